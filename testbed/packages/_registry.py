@@ -81,6 +81,10 @@ class PackageRegistry:
         self._search_dirs: list[Path] = []
         self.problems: list[Issue] = []
 
+    def set_xml_reader(self, reader: XmlReader) -> None:
+        """Set the function that reads FHIR XML conformance resources."""
+        self._xml_reader = reader
+
     # ----------------------------------------------------------------- loading
 
     @property
