@@ -106,7 +106,7 @@ class Issue:
         }
 
     def to_fhir(self) -> dict[str, Any]:
-        """This issue as an ``OperationOutcome.issue`` element."""
+        """Return the issue as an ``OperationOutcome.issue`` element."""
         out: dict[str, Any] = {"severity": self.severity.value, "code": self.code.value}
         if self.rule or self.requirements:
             codings = []

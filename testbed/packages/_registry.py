@@ -22,10 +22,27 @@ CORE_SHA256 = "b090bf929e1f665cf2c91583720849695bc38d2892a7c5037c56cb00817fb091"
 
 CONFORMANCE_TYPES = frozenset(
     {
-        "StructureDefinition", "ValueSet", "CodeSystem", "NamingSystem", "ConceptMap", "SearchParameter",
-        "OperationDefinition", "CapabilityStatement", "CompartmentDefinition", "ImplementationGuide",
-        "StructureMap", "GraphDefinition", "MessageDefinition", "Questionnaire", "TerminologyCapabilities",
-        "ActivityDefinition", "PlanDefinition", "Library", "Measure", "EventDefinition", "ExampleScenario",
+        "StructureDefinition",
+        "ValueSet",
+        "CodeSystem",
+        "NamingSystem",
+        "ConceptMap",
+        "SearchParameter",
+        "OperationDefinition",
+        "CapabilityStatement",
+        "CompartmentDefinition",
+        "ImplementationGuide",
+        "StructureMap",
+        "GraphDefinition",
+        "MessageDefinition",
+        "Questionnaire",
+        "TerminologyCapabilities",
+        "ActivityDefinition",
+        "PlanDefinition",
+        "Library",
+        "Measure",
+        "EventDefinition",
+        "ExampleScenario",
         "TestScript",
     }
 )
@@ -130,7 +147,15 @@ class PackageRegistry:
         if not isinstance(rtype, str):
             raise PackageError(f"Cannot register a resource without resourceType (package {package}).")
         self._index(
-            _Entry(rtype, resource.get("id"), resource.get("url"), resource.get("version"), package, None, resource)
+            _Entry(
+                rtype,
+                resource.get("id"),
+                resource.get("url"),
+                resource.get("version"),
+                package,
+                None,
+                resource,
+            )
         )
 
     def _load_tgz(self, path: Path, *, expected_sha256: str | None = None) -> PackageInfo:
@@ -209,8 +234,15 @@ class PackageRegistry:
             if not rtype or not item.get("filename"):
                 continue
             meta = {k: item[k] for k in ("kind", "type", "derivation") if k in item}
-            yield _Entry(rtype, item.get("id"), item.get("url"), item.get("version"), label,
-                         folder / item["filename"], meta=meta)
+            yield _Entry(
+                rtype,
+                item.get("id"),
+                item.get("url"),
+                item.get("version"),
+                label,
+                folder / item["filename"],
+                meta=meta,
+            )
 
     def _entries_from_scan(self, files: Iterable[Path], label: str) -> Iterator[_Entry]:
         for f in files:
@@ -233,10 +265,19 @@ class PackageRegistry:
             for e in resource.get("entry") or []:
                 inner = e.get("resource") if isinstance(e, dict) else None
                 if isinstance(inner, dict) and isinstance(inner.get("resourceType"), str):
-                    yield _Entry(inner["resourceType"], inner.get("id"), inner.get("url"),
-                                 inner.get("version"), label, path, inner)
+                    yield _Entry(
+                        inner["resourceType"],
+                        inner.get("id"),
+                        inner.get("url"),
+                        inner.get("version"),
+                        label,
+                        path,
+                        inner,
+                    )
             return
-        yield _Entry(rtype, resource.get("id"), resource.get("url"), resource.get("version"), label, path, resource)
+        yield _Entry(
+            rtype, resource.get("id"), resource.get("url"), resource.get("version"), label, path, resource
+        )
 
     def _load_folder(self, folder: Path) -> PackageInfo:
         name = f"local.{folder.name or 'folder'}"
@@ -255,7 +296,9 @@ class PackageRegistry:
 
     def _load_single_file(self, path: Path) -> PackageInfo:
         if path.suffix.lower() not in (".json", ".xml"):
-            raise PackageError(f"Cannot load '{path}': expected a .tgz package, a folder, or a .json/.xml file.")
+            raise PackageError(
+                f"Cannot load '{path}': expected a .tgz package, a folder, or a .json/.xml file."
+            )
         resource = self._read(path)
         entries = [e for e in self._entries_for(resource, path, f"local.{path.stem}#0.0.0-local")]
         conformance = [e for e in entries if e.resource_type in CONFORMANCE_TYPES]
@@ -273,7 +316,8 @@ class PackageRegistry:
                 loaded = self._packages[dep]
                 if not version_matches(wanted, loaded.version) and wanted not in ("current", "dev", "latest"):
                     self._problem(
-                        f"{info.label} depends on {dep}#{wanted} but {loaded.label} is loaded.", IssueCode.CONFLICT
+                        f"{info.label} depends on {dep}#{wanted} but {loaded.label} is loaded.",
+                        IssueCode.CONFLICT,
                     )
                 continue
             if dep == CORE_PACKAGE and version_matches(wanted, CORE_VERSION):
@@ -400,8 +444,11 @@ def _is_fhir_package_json(path: Path) -> bool:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and ("fhirVersions" in data or "fhir-version-list" in data
-                                       or "hl7.fhir.r4.core" in (data.get("dependencies") or {}))
+    return isinstance(data, dict) and (
+        "fhirVersions" in data
+        or "fhir-version-list" in data
+        or "hl7.fhir.r4.core" in (data.get("dependencies") or {})
+    )
 
 
 def _rmtree(path: Path) -> None:

@@ -12,16 +12,30 @@ from testbed.packages import CORE_SHA256, CORE_TGZ, PackageRegistry, version_key
 
 
 def _sd(url: str, version: str) -> dict:
-    return {"resourceType": "StructureDefinition", "id": url.rsplit("/", 1)[-1], "url": url, "version": version,
-            "name": "X", "status": "draft", "kind": "resource", "abstract": False, "type": "Patient",
-            "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient", "derivation": "constraint",
-            "differential": {"element": [{"id": "Patient", "path": "Patient"}]}}
+    return {
+        "resourceType": "StructureDefinition",
+        "id": url.rsplit("/", 1)[-1],
+        "url": url,
+        "version": version,
+        "name": "X",
+        "status": "draft",
+        "kind": "resource",
+        "abstract": False,
+        "type": "Patient",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "derivation": "constraint",
+        "differential": {"element": [{"id": "Patient", "path": "Patient"}]},
+    }
 
 
 def make_tgz(path: Path, name: str, version: str, resources: list[dict], deps: dict | None = None) -> Path:
-    manifest = {"name": name, "version": version, "fhirVersions": ["4.0.1"],
-                "dependencies": deps if deps is not None else {"hl7.fhir.r4.core": "4.0.1"},
-                "canonical": "http://example.org/fhir"}
+    manifest = {
+        "name": name,
+        "version": version,
+        "fhirVersions": ["4.0.1"],
+        "dependencies": deps if deps is not None else {"hl7.fhir.r4.core": "4.0.1"},
+        "canonical": "http://example.org/fhir",
+    }
     with tarfile.open(path, "w:gz") as tar:
         files = {"package/package.json": manifest}
         for r in resources:
@@ -72,16 +86,24 @@ def test_tgz_package_with_versions(reg: PackageRegistry, tmp_path: Path) -> None
 
 
 def test_missing_dependency_is_reported(reg: PackageRegistry, tmp_path: Path) -> None:
-    make_tgz(tmp_path / "c.tgz", "example.c", "0.1.0", [], deps={"hl7.fhir.r4.core": "4.0.1", "other.pkg": "1.0.0"})
+    make_tgz(
+        tmp_path / "c.tgz", "example.c", "0.1.0", [], deps={"hl7.fhir.r4.core": "4.0.1", "other.pkg": "1.0.0"}
+    )
     reg.load(tmp_path / "c.tgz")
     assert reg.has_package("hl7.fhir.r4.core")
     assert any("other.pkg#1.0.0" in p.message for p in reg.problems)
 
 
 def test_dependency_found_beside_package(reg: PackageRegistry, tmp_path: Path) -> None:
-    make_tgz(tmp_path / "dep.pkg-2.0.0.tgz", "dep.pkg", "2.0.0",
-             [_sd("http://example.org/fhir/StructureDefinition/d", "2.0.0")])
-    make_tgz(tmp_path / "main.tgz", "main.pkg", "1.0.0", [], deps={"hl7.fhir.r4.core": "4.0.1", "dep.pkg": "2.0.0"})
+    make_tgz(
+        tmp_path / "dep.pkg-2.0.0.tgz",
+        "dep.pkg",
+        "2.0.0",
+        [_sd("http://example.org/fhir/StructureDefinition/d", "2.0.0")],
+    )
+    make_tgz(
+        tmp_path / "main.tgz", "main.pkg", "1.0.0", [], deps={"hl7.fhir.r4.core": "4.0.1", "dep.pkg": "2.0.0"}
+    )
     reg.load(tmp_path / "main.tgz")
     assert reg.has_package("dep.pkg", "2.0.0")
     assert reg.resolve("http://example.org/fhir/StructureDefinition/d") is not None
@@ -97,8 +119,11 @@ def test_folder_and_single_file(reg: PackageRegistry, tmp_path: Path) -> None:
     assert reg.resolve("http://example.org/sd/f") is not None
     assert reg.get("Patient", "x") is None  # instances are not conformance resources
     single = tmp_path / "vs.json"
-    single.write_text(json.dumps({"resourceType": "ValueSet", "id": "v", "url": "http://example.org/vs/v",
-                                  "status": "active"}))
+    single.write_text(
+        json.dumps(
+            {"resourceType": "ValueSet", "id": "v", "url": "http://example.org/vs/v", "status": "active"}
+        )
+    )
     reg.load(single)
     assert reg.resolve("http://example.org/vs/v", "ValueSet")["id"] == "v"
     assert reg.resolve("http://example.org/vs/v", "CodeSystem") is None
@@ -107,8 +132,9 @@ def test_folder_and_single_file(reg: PackageRegistry, tmp_path: Path) -> None:
 def test_package_folder_without_index(reg: PackageRegistry, tmp_path: Path) -> None:
     pkg = tmp_path / "unpacked" / "package"
     pkg.mkdir(parents=True)
-    (pkg / "package.json").write_text(json.dumps({"name": "x.y", "version": "3.0.0", "fhirVersions": ["4.0.1"],
-                                                  "dependencies": {}}))
+    (pkg / "package.json").write_text(
+        json.dumps({"name": "x.y", "version": "3.0.0", "fhirVersions": ["4.0.1"], "dependencies": {}})
+    )
     (pkg / "StructureDefinition-s.json").write_text(json.dumps(_sd("http://example.org/sd/s", "3.0.0")))
     [info] = reg.load(tmp_path / "unpacked")
     assert info.label == "x.y#3.0.0"
@@ -122,7 +148,9 @@ def test_package_folder_without_index(reg: PackageRegistry, tmp_path: Path) -> N
         (b"\x1f\x8bnot really gzip", "Cannot read package archive"),
     ],
 )
-def test_bad_inputs_give_clear_errors(reg: PackageRegistry, tmp_path: Path, content: bytes | None, match: str) -> None:
+def test_bad_inputs_give_clear_errors(
+    reg: PackageRegistry, tmp_path: Path, content: bytes | None, match: str
+) -> None:
     path = tmp_path / "thing.tgz"
     if content is not None:
         path.write_bytes(content)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from terminology_fixtures import synthetic_resources
+from tests.unit.terminology.terminology_fixtures import synthetic_resources
 
 from testbed.packages import PackageRegistry
 from testbed.terminology import TerminologyService

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from terminology_fixtures import EX, HIDDEN, ZOO
+from tests.unit.terminology.terminology_fixtures import EX, HIDDEN, ZOO
 
 from testbed.core.errors import TerminologyError
 from testbed.core.issues import IssueCode

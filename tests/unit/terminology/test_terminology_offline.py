@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from terminology_fixtures import EX, HIDDEN, PART, ZOO
+from tests.unit.terminology.terminology_fixtures import EX, HIDDEN, PART, ZOO
 
 from testbed.core.issues import IssueCode
 from testbed.packages import PackageRegistry

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from terminology_fixtures import EX, NOCASE, UNSTATED, VERSIONED, ZOO, zoo_code_system
+from tests.unit.terminology.terminology_fixtures import EX, NOCASE, UNSTATED, VERSIONED, ZOO, zoo_code_system
 
 from testbed.core.errors import TerminologyError
 from testbed.core.issues import IssueCode
