@@ -20,6 +20,7 @@ class Run:
     resource: dict[str, Any]
     resource_path: str
     bundle: dict[str, dict[str, Any]] | None = None
+    container: dict[str, Any] | None = None
     issues: list[Issue] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
     _seen: set[tuple[str, str, str, str | None]] = field(default_factory=set)
@@ -54,6 +55,7 @@ class Run:
             self.resource,
             self.resource_path,
             self.bundle,
+            self.container,
             depth=self.depth,
             hosts=list(self.hosts),
             in_progress=self.in_progress,

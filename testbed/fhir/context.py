@@ -18,7 +18,7 @@ from testbed.terminology import TerminologyService
 
 log = logging.getLogger(__name__)
 
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 3
 
 
 class FhirContext:
@@ -40,6 +40,9 @@ class FhirContext:
         self.fhirpath = FhirPathEngine(member_of=self._member_of)
         self._structures: dict[str, CompiledStructure | None] = {}
         self._ancestors: dict[str, tuple[str, ...]] = {}
+        self._by_type: dict[str, CompiledStructure | None] = {}
+        self._regexes: dict[str, str | None] = {}
+        self._resource_types: dict[str, bool] = {}
         self._cache_dir = cache_dir
         self._dirty = False
         self._disk: dict[str, CompiledStructure] = {}
@@ -85,13 +88,21 @@ class FhirContext:
 
     def structure_for_type(self, type_code: str) -> CompiledStructure | None:
         """The base definition of a FHIR type (``Patient``, ``Quantity``, ``string``)."""
-        url = type_code if "/" in type_code else SD_BASE + type_code
-        return self.structure(url)
+        try:
+            return self._by_type[type_code]
+        except KeyError:
+            found = self.structure(type_code if "/" in type_code else SD_BASE + type_code)
+            self._by_type[type_code] = found
+            return found
 
     def is_resource_type(self, type_code: str) -> bool:
         """Whether a type code names a resource type of the loaded core."""
-        s = self.structure_for_type(type_code)
-        return s is not None and s.kind == "resource" and s.derivation != "constraint"
+        known = self._resource_types.get(type_code)
+        if known is None:
+            s = self.structure_for_type(type_code)
+            known = s is not None and s.kind == "resource" and s.derivation != "constraint"
+            self._resource_types[type_code] = known
+        return known
 
     def profile_type(self, canonical: str) -> str | None:
         """The type a profile constrains (``Patient`` for ma-patient), without compiling it if possible."""
@@ -114,13 +125,13 @@ class FhirContext:
 
     def primitive_regex(self, type_code: str) -> str | None:
         """The lexical regex of a primitive type, from its StructureDefinition."""
+        if type_code in self._regexes:
+            return self._regexes[type_code]
         s = self.structure_for_type(type_code)
-        if s is None:
-            return None
-        value = s.root.children.get("value")
-        if value is None or not value.types:
-            return None
-        return value.types[0].regex
+        value = s.root.children.get("value") if s is not None else None
+        regex = value.types[0].regex if value is not None and value.types else None
+        self._regexes[type_code] = regex
+        return regex
 
     # ------------------------------------------------------------ terminology bridge
 

@@ -88,17 +88,20 @@ class ElementDef:
     requirements: tuple[str, ...] = ()
     children: dict[str, ElementDef] = field(default_factory=dict)
     slices: list[ElementDef] = field(default_factory=list)
+    is_choice: bool = False
+    is_array: bool = False
     _keys: dict[str, tuple[ElementDef, TypeRef | None]] | None = None
+    _required: tuple[ElementDef, ...] | None = None
 
-    @property
-    def is_choice(self) -> bool:
-        """Whether this is a ``[x]`` element."""
-        return self.name.endswith("[x]")
+    def __post_init__(self) -> None:
+        self.is_choice = self.name.endswith("[x]")
+        self.is_array = self.max is None or self.max > 1
 
-    @property
-    def is_array(self) -> bool:
-        """Whether the element repeats (max > 1 or *), so JSON carries an array."""
-        return self.max is None or self.max > 1
+    def required_children(self) -> tuple[ElementDef, ...]:
+        """Children with min ≥ 1."""
+        if self._required is None:
+            self._required = tuple(c for c in self.children.values() if c.min > 0)
+        return self._required
 
     def json_keys(self) -> dict[str, tuple[ElementDef, TypeRef | None]]:
         """JSON property name → (child, type when the name fixes a choice type)."""

@@ -18,7 +18,7 @@ from testbed.fhir.matching import matches_pattern, values_equal
 from testbed.fhir.primitives import check_primitive, describe, is_primitive
 from testbed.fhir.references import check_reference
 from testbed.fhir.slicing import SliceMatcher
-from testbed.fhir.structure import CompiledStructure, ElementDef, TypeRef
+from testbed.fhir.structure import CompiledStructure, Constraint, ElementDef, TypeRef
 from testbed.fhir.xml import XmlFormatError
 
 E, W = Severity.ERROR, Severity.WARNING
@@ -40,6 +40,8 @@ class FhirValidator:
     def __init__(self, ctx: FhirContext) -> None:
         self.ctx = ctx
         self._slices = SliceMatcher(self)
+        self._plans: dict[tuple[int, int], tuple[Constraint, ...]] = {}
+        self._plan_owners: list[tuple[ElementDef, ElementDef | None]] = []  # keeps ids in _plans alive
 
     # ------------------------------------------------------------------ entry points
 
@@ -61,7 +63,7 @@ class FhirValidator:
             return outcome
         rtype = resource.get("resourceType")
         path = rtype if isinstance(rtype, str) else "$this"
-        run = Run(root=resource, resource=resource, resource_path=path)
+        run = Run(root=resource, resource=resource, resource_path=path, container=resource)
         self.validate_resource(run, resource, path, tuple(profiles))
         outcome.issues.extend(run.issues)
         outcome.versions.update(self.ctx.registry.versions())
@@ -124,9 +126,20 @@ class FhirValidator:
     # ------------------------------------------------------------------ resources
 
     def validate_resource(
-        self, run: Run, res: dict[str, Any], path: str, extra: tuple[str, ...], *, only_given: bool = False
+        self,
+        run: Run,
+        res: dict[str, Any],
+        path: str,
+        extra: tuple[str, ...],
+        *,
+        only_given: bool = False,
+        contained: bool = False,
     ) -> None:
-        """Validate a (possibly nested) resource against its base type and profiles."""
+        """Validate a (possibly nested) resource against its base type and profiles.
+
+        ``contained`` resources keep their container as ``%rootResource``; any other nested resource
+        (a Bundle entry, a Parameters resource) is its own root.
+        """
         rtype = res.get("resourceType")
         if not isinstance(rtype, str):
             run.add(E, IssueCode.STRUCTURE, path, "The resource has no 'resourceType' property.")
@@ -138,8 +151,10 @@ class FhirValidator:
         if run.depth > _MAX_DEPTH:
             run.add(E, IssueCode.TOO_COSTLY, path, "Resources are nested too deeply to validate.")
             return
-        saved = (run.resource, run.resource_path, run.bundle)
+        saved = (run.resource, run.resource_path, run.bundle, run.container)
         run.resource, run.resource_path = res, path
+        if not contained:
+            run.container = res
         if rtype == "Bundle":
             run.bundle = index_bundle(res)
         run.depth += 1
@@ -151,7 +166,7 @@ class FhirValidator:
                 check_bundle(self, run, res, path)
         finally:
             run.depth -= 1
-            run.resource, run.resource_path, run.bundle = saved
+            run.resource, run.resource_path, run.bundle, run.container = saved
 
     def _structures_for(
         self, run: Run, res: dict[str, Any], rtype: str, path: str, extra: tuple[str, ...], only_given: bool
@@ -251,21 +266,19 @@ class FhirValidator:
     ) -> None:
         """Check the properties of a JSON object against the children of ``owner``."""
         present = self._sort_properties(run, value, owner, path, is_resource)
+        for child in owner.required_children():
+            if child.id not in present:
+                run.add(
+                    E,
+                    IssueCode.REQUIRED,
+                    path,
+                    f"'{_display_name(child)}' is required (minimum {child.min}) but is missing.",
+                    child.id,
+                    child.requirements,
+                )
         run.hosts.append((path, host_type, value, host_def_path))
         try:
-            for child in owner.children.values():
-                entries = present.get(child.id)
-                if not entries:
-                    if child.min > 0:
-                        run.add(
-                            E,
-                            IssueCode.REQUIRED,
-                            path,
-                            f"'{_display_name(child)}' is required (minimum {child.min}) but is missing.",
-                            child.id,
-                            child.requirements,
-                        )
-                    continue
+            for child, entries in present.values():
                 self._child(run, value, child, entries, owner_struct, path)
         finally:
             run.hosts.pop()
@@ -289,9 +302,9 @@ class FhirValidator:
 
     def _sort_properties(
         self, run: Run, value: dict[str, Any], owner: ElementDef, path: str, is_resource: bool
-    ) -> dict[str, list[tuple[str, TypeRef | None]]]:
+    ) -> dict[str, tuple[ElementDef, list[tuple[str, TypeRef | None]]]]:
         keys = owner.json_keys()
-        present: dict[str, list[tuple[str, TypeRef | None]]] = {}
+        present: dict[str, tuple[ElementDef, list[tuple[str, TypeRef | None]]]] = {}
         for key in value:
             if is_resource and key == "resourceType":
                 continue
@@ -313,7 +326,11 @@ class FhirValidator:
                     continue
                 if name in value:
                     continue
-            present.setdefault(child.id, []).append((name, tref))
+            slot = present.get(child.id)
+            if slot is None:
+                present[child.id] = (child, [(name, tref)])
+            else:
+                slot[1].append((name, tref))
         return present
 
     def _child(
@@ -368,6 +385,11 @@ class FhirValidator:
         self, run: Run, raw: Any, ext: Any, child: ElementDef, tref: TypeRef | None, path: str, name: str
     ) -> list[tuple[Any, Any, TypeRef | None, str]]:
         seg = f"{path}.{_segment(child, tref, name)}"
+        if ext is None and raw is not None:
+            if not child.is_array and type(raw) is not list:
+                return [(raw, None, tref, seg)]
+            if child.is_array and type(raw) is list and raw and None not in raw:
+                return [(v, None, tref, f"{seg}[{i}]") for i, v in enumerate(raw)]
         if child.is_array:
             if raw is not None and not isinstance(raw, list):
                 run.add(
@@ -450,7 +472,7 @@ class FhirValidator:
             if not isinstance(value, dict):
                 run.add(E, IssueCode.STRUCTURE, path, f"A resource is expected here, not {describe(value)}.")
                 return
-            self.validate_resource(run, value, path, tref.profiles)
+            self.validate_resource(run, value, path, tref.profiles, contained=elem.name == "contained")
         elif code == "Extension":
             self._extension(run, value, elem, tref, struct, path)
         else:
@@ -638,6 +660,19 @@ class FhirValidator:
 
         check_binding(self.ctx, run, value, elem, code, path)
 
+    def _constraint_plan(self, elem: ElementDef, type_root: ElementDef | None) -> tuple[Constraint, ...]:
+        key = (id(elem), id(type_root))
+        plan = self._plans.get(key)
+        if plan is None:
+            constraints = elem.constraints
+            if type_root is not None and type_root.constraints:
+                keys = {c.key for c in constraints}
+                constraints = constraints + tuple(c for c in type_root.constraints if c.key not in keys)
+            plan = tuple(c for c in constraints if c.expression)
+            self._plans[key] = plan
+            self._plan_owners.append((elem, type_root))
+        return plan
+
     def _constraints(
         self,
         run: Run,
@@ -649,23 +684,19 @@ class FhirValidator:
         *,
         type_root: ElementDef | None = None,
     ) -> None:
-        constraints = elem.constraints
-        if type_root is not None and type_root.constraints:
-            keys = {c.key for c in constraints}
-            constraints = constraints + tuple(c for c in type_root.constraints if c.key not in keys)
+        constraints = self._constraint_plan(elem, type_root)
         if not constraints:
             return
         engine = self.ctx.fhirpath
         for c in constraints:
-            if not c.expression:
-                continue
+            assert c.expression is not None
             result = engine.check_constraint(
                 c.key,
                 c.expression,
                 value,
                 type_name=type_code,
                 resource=run.resource,
-                root_resource=run.root,
+                root_resource=run.container,
                 extension=ext,
             )
             if result.ok is False:

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.unit.terminology.terminology_fixtures import synthetic_resources
 
 from testbed.packages import PackageRegistry
 from testbed.terminology import TerminologyService
+from tests.unit.terminology.terminology_fixtures import synthetic_resources
 
 
 @pytest.fixture(scope="session")

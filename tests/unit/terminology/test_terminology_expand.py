@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.terminology.terminology_fixtures import EX, HIDDEN, ZOO
 
 from testbed.core.errors import TerminologyError
 from testbed.core.issues import IssueCode
 from testbed.terminology import TerminologyService
+from tests.unit.terminology.terminology_fixtures import EX, HIDDEN, ZOO
 
 VS = f"{EX}/ValueSet/"
 MARITAL_VS = "http://hl7.org/fhir/ValueSet/marital-status"

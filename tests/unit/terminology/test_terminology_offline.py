@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.unit.terminology.terminology_fixtures import EX, HIDDEN, PART, ZOO
 
 from testbed.core.issues import IssueCode
 from testbed.packages import PackageRegistry
 from testbed.terminology import TerminologyService
+from tests.unit.terminology.terminology_fixtures import EX, HIDDEN, PART, ZOO
 
 VS = f"{EX}/ValueSet/"
 SCT = "http://snomed.info/sct"

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.terminology.terminology_fixtures import EX, NOCASE, UNSTATED, VERSIONED, ZOO, zoo_code_system
 
 from testbed.core.errors import TerminologyError
 from testbed.core.issues import IssueCode
 from testbed.packages import PackageRegistry
 from testbed.terminology import TerminologyService
+from tests.unit.terminology.terminology_fixtures import EX, NOCASE, UNSTATED, VERSIONED, ZOO, zoo_code_system
 
 VS = f"{EX}/ValueSet/"
 

@@ -1,0 +1,71 @@
+"""Project-wide checks: lint, types, layering and public surface."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "testbed"
+
+# Each layer may import only from the layers listed for it (and the standard library / third parties).
+ALLOWED = {
+    "core": {"core"},
+    "packages": {"core", "packages"},
+    "terminology": {"core", "packages", "terminology"},
+    "fhir": {"core", "packages", "terminology", "fhir"},
+}
+
+
+def _layer(path: Path) -> str:
+    rel = path.relative_to(PACKAGE).parts
+    return rel[0] if len(rel) > 1 else rel[0].removesuffix(".py")
+
+
+def _testbed_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("testbed."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("testbed."))
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_layers_import_downwards_only(layer: str) -> None:
+    bad = []
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        extra = _testbed_imports(path) - ALLOWED[layer]
+        if extra:
+            bad.append(f"{path.relative_to(ROOT)} imports {sorted(extra)}")
+    assert bad == []
+
+
+def _tool(name: str) -> list[str]:
+    exe = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if exe is None:
+        pytest.skip(f"{name} is not installed (pip install -e '.[dev]')")
+    return [exe]
+
+
+def test_ruff_is_clean() -> None:
+    result = subprocess.run(
+        [*_tool("ruff"), "check", "testbed", "tests", "benchmarks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean() -> None:
+    result = subprocess.run([*_tool("mypy")], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
