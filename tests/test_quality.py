@@ -17,6 +17,7 @@ PACKAGE = ROOT / "testbed"
 ALLOWED = {
     "core": {"core"},
     "packages": {"core", "packages"},
+    "requirements": {"core", "requirements"},
     "terminology": {"core", "packages", "terminology"},
     "fhir": {"core", "packages", "terminology", "fhir"},
 }

@@ -18,7 +18,7 @@ from testbed.terminology import TerminologyService
 
 log = logging.getLogger(__name__)
 
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 
 
 class FhirContext:

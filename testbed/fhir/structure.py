@@ -47,6 +47,7 @@ class Constraint:
     human: str
     expression: str | None
     source: str | None = None
+    requirements: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +172,7 @@ def _max(value: str | None) -> int | None:
         raise ProfileError(f"Element max '{value}' is not a number or '*'.") from exc
 
 
-_REQ_RE = re.compile(r"\bMA-[A-Z]+-\d{3}\b")
+_REQ_RE = re.compile(r"\b[A-Z][A-Z0-9]*-[A-Z0-9]+-\d{3}\b")  # requirement IDs such as XX-AREA-001
 
 
 def _element(raw: dict[str, Any], sd_url: str) -> ElementDef:
@@ -200,6 +201,7 @@ def _element(raw: dict[str, Any], sd_url: str) -> ElementDef:
             c.get("human", ""),
             c.get("expression"),
             c.get("source"),
+            tuple(dict.fromkeys(_REQ_RE.findall(c.get("requirements") or ""))),
         )
         for c in raw.get("constraint") or ()
     )

@@ -236,14 +236,6 @@ class FhirValidator:
                 f"No definition found for type '{type_code}'; its content was not checked.",
             )
             return
-        if not value and not is_resource:
-            run.add(
-                E,
-                IssueCode.STRUCTURE,
-                path,
-                "An element must have a value or children; empty objects are not allowed.",
-                "ele-1",
-            )
         self.walk(run, value, owner, owner_struct, path, type_code, elem.path, is_resource=is_resource)
         type_root: ElementDef | None = owner if owner is not elem else None
         if type_root is None and not is_resource and type_code not in ("BackboneElement", "Element"):
@@ -707,7 +699,7 @@ class FhirValidator:
                     path,
                     f"Constraint {c.key} failed: {c.human}",
                     c.key,
-                    elem.requirements,
+                    c.requirements or elem.requirements,
                 )
             elif result.ok is None:
                 run.add(

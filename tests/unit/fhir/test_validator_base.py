@@ -111,7 +111,7 @@ CASES = [
         "empty object",
         mutate(PATIENT, maritalStatus={}),
         "Patient.maritalStatus",
-        "empty objects are not allowed",
+        "ele-1",
     ),
     ("empty array", mutate(PATIENT, telecom=[]), "Patient.telecom", "Arrays must not be empty"),
     (

@@ -210,3 +210,12 @@ def test_extension_slice_and_binding(ig_validator: FhirValidator) -> None:
     assert errs(ig_validator.validate(on_address)) == []
     on_name = variant(name=[{"family": "A", "given": ["B"], "extension": VALID["extension"]}])
     assert any("not allowed on Patient.name" in m for _, _, m in errs(ig_validator.validate(on_name)))
+
+
+def test_requirement_ids_travel_with_issues(ig_validator: FhirValidator) -> None:
+    bad_nid = json.loads((IG / "examples" / "invalid-bad-nid-value.json").read_text())["resource"]
+    issue = next(i for i in ig_validator.validate(bad_nid).errors() if i.rule == "tb-nid-1")
+    assert issue.requirements == ("TB-ID-001",)
+    no_birth = json.loads((IG / "examples" / "invalid-missing-birthdate.json").read_text())["resource"]
+    issue = next(i for i in ig_validator.validate(no_birth).errors() if i.rule == "Patient.birthDate")
+    assert issue.requirements == ("TB-PAT-002",)
