@@ -13,6 +13,7 @@ from testbed.fhir.fhirpath import FhirPathEngine
 from testbed.fhir.snapshot import SnapshotGenerator
 from testbed.fhir.structure import SD_BASE, CompiledStructure, compile_structure
 from testbed.fhir.xml import FhirXmlConverter
+from testbed.identifiers import IdentifierRules
 from testbed.packages import PackageRegistry
 from testbed.terminology import TerminologyService
 
@@ -41,6 +42,7 @@ class FhirContext:
         self._structures: dict[str, CompiledStructure | None] = {}
         self._ancestors: dict[str, tuple[str, ...]] = {}
         self._by_type: dict[str, CompiledStructure | None] = {}
+        self._identifiers: IdentifierRules | None = None
         self._regexes: dict[str, str | None] = {}
         self._resource_types: dict[str, bool] = {}
         self._cache_dir = cache_dir
@@ -67,6 +69,13 @@ class FhirContext:
             registry.load(path)
         ctx._disk = ctx._read_disk_cache()
         return ctx
+
+    @property
+    def identifiers(self) -> IdentifierRules:
+        """Identifier rules (patterns, check digits) declared by the loaded NamingSystems."""
+        if self._identifiers is None:
+            self._identifiers = IdentifierRules.from_registry(self.registry)
+        return self._identifiers
 
     # ------------------------------------------------------------ structures
 

@@ -471,6 +471,18 @@ class FhirValidator:
             self.complex(run, value, elem, struct, path, code)
             if code == "Reference":
                 check_reference(self, run, value, elem, tref, path)
+            elif code == "Identifier" and isinstance(value, dict):
+                for issue in self.ctx.identifiers.check(
+                    value.get("system"), value.get("value"), f"{path}.value"
+                ):
+                    run.add(
+                        issue.severity,
+                        issue.code,
+                        issue.location,
+                        issue.message,
+                        issue.rule,
+                        issue.requirements,
+                    )
             if tref.profiles and code != "Reference":
                 self._type_profiles(run, value, tref, path)
         if elem.fixed is not None or elem.pattern is not None:

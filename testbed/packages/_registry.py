@@ -61,6 +61,8 @@ class PackageInfo:
     fhir_versions: tuple[str, ...] = ()
     dependencies: tuple[tuple[str, str], ...] = ()
     canonical: str | None = None
+    testbed: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """The package.json ``testbed`` object: engine settings a content package declares."""
 
     @property
     def label(self) -> str:
@@ -210,6 +212,7 @@ class PackageRegistry:
             fhir_versions=tuple(manifest.get("fhirVersions") or manifest.get("fhir-version-list") or ()),
             dependencies=tuple((str(k), str(v)) for k, v in deps.items()),
             canonical=manifest.get("canonical"),
+            testbed=dict(manifest.get("testbed") or {}) if isinstance(manifest.get("testbed"), dict) else {},
         )
         self._packages[name] = info
         label = info.label
