@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from testbed import __version__
+from testbed.cli.ig import ig_group
 from testbed.cli.validate import validate_command
 
 
@@ -18,5 +19,6 @@ def main() -> None:
 
 
 main.add_command(validate_command)
+main.add_command(ig_group)
 
 __all__ = ["main"]
