@@ -3,6 +3,9 @@
 Built on fhirpathpy 2.2.4 (R4 model) with the fixes and FHIR functions of
 :mod:`testbed.fhir._fhirpath_runtime`, and native Python versions of the hot core invariants
 (:mod:`testbed.fhir._fhirpath_native`) used when a constraint's expression text is exactly the core one.
+Other expressions inside a common subset (e.g. profile invariants such as ``name.all(given.exists())``)
+run as compiled Python closures (:mod:`testbed.fhir._fhirpath_fast`) giving the same results as the
+general evaluator, which takes over whenever the fast path cannot answer exactly.
 
 Input JSON is never modified (fhirpathpy only reads it; a test checks every core invariant on every
 example resource against a deep copy).
@@ -24,6 +27,7 @@ from fhirpathpy.engine.nodes import ResourceNode
 
 from testbed.core.errors import TestbedError
 from testbed.fhir import _fhirpath_runtime as rt
+from testbed.fhir._fhirpath_fast import FastExpression, compile_fast
 from testbed.fhir._fhirpath_native import NATIVE, NativeCheck
 from testbed.fhir._fhirpath_result import FAIL, PASS, ConstraintResult
 from testbed.fhir._fhirpath_runtime import ReferenceContext, resolve_locally
@@ -79,6 +83,7 @@ class FhirPathEngine:
         conforms_to: ``conforms_to(resource, profile_url)`` for ``conformsTo()``: True/False, or None.
         use_native: Use the native versions of the core invariants (turn off to compare them with
             the general evaluator).
+        use_fast: Run expressions of the fast subset as compiled Python (turn off to compare).
     """
 
     def __init__(
@@ -88,11 +93,14 @@ class FhirPathEngine:
         resolve_reference: Callable[[str, Any], Any | None] | None = None,
         conforms_to: Callable[[Any, str], bool | None] | None = None,
         use_native: bool = True,
+        use_fast: bool = True,
     ) -> None:
         self._member_of = member_of
         self._resolve_reference = resolve_reference
         self._conforms_to = conforms_to
         self._native = NATIVE if use_native else {}
+        self._use_fast = use_fast
+        self._fast: dict[str, FastExpression | None] = {}
         self._compiled: dict[str, Compiled] = {}
         self._syntax_errors: dict[str, str] = {}
         self._asts: dict[str, Mapping[str, Any]] = {}
@@ -202,6 +210,10 @@ class FhirPathEngine:
         compiled = self.compile(expression)
         if compiled.unsupported:
             raise FhirPathError(self._unsupported_reason(compiled))
+        if not variables:
+            fast = self._run_fast(compiled, node, type_name, extension, resource, root_resource)
+            if fast is not None:
+                return rt.plain(fast)
         try:
             result = self._run(compiled, node, type_name, extension, resource, root_resource, variables)
         except rt.Undetermined as exc:
@@ -246,6 +258,9 @@ class FhirPathEngine:
             return ConstraintResult(None, f"{key}: {exc}")
         if compiled.unsupported:
             return ConstraintResult(None, f"{key}: {self._unsupported_reason(compiled)}")
+        fast = self._run_fast(compiled, node, type_name, extension, resource, root_resource)
+        if fast is not None:
+            return _outcome(key, _to_boolean(fast))
         try:
             result = self._run(compiled, node, type_name, extension, resource, root_resource, None)
         except rt.Undetermined as exc:
@@ -277,6 +292,31 @@ class FhirPathEngine:
             conforms_to=self._conforms_to,
         )
         return rt.run(compiled.ast, rt.wrap(node, type_name, primitive_ext), state, variables)
+
+    def _run_fast(
+        self,
+        compiled: Compiled,
+        node: Any,
+        type_name: str | None,
+        primitive_ext: Mapping[str, Any] | None,
+        resource: Any,
+        root_resource: Any,
+    ) -> list[Any] | None:
+        """The result by the fast path, or None when the general evaluator must give it."""
+        if not self._use_fast:
+            return None
+        expression = compiled.expression
+        if expression in self._fast:
+            fast = self._fast[expression]
+        else:
+            fast = self._fast[expression] = compile_fast(compiled.ast)
+        if fast is None:
+            return None
+        root = self._root_of(resource, root_resource) if fast.uses_root else None
+        try:
+            return fast.run(node, type_name, primitive_ext, resource, root)
+        except Exception:  # noqa: BLE001 - Fallback, or a case to leave to the general evaluator
+            return None
 
     def _root_of(self, resource: Any, root_resource: Any) -> Any:
         """``%rootResource``: the container of ``resource`` (a Bundle contains, but is no container)."""

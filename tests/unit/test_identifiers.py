@@ -86,7 +86,9 @@ def test_rules_come_from_declared_extensions(tmp_path: Path) -> None:
     rules = IdentifierRules.from_registry(reg)
     assert len(rules) == 3  # two uri systems and one oid
     by_oid, by_uri = rules.rule_for("urn:oid:1.2.3.4"), rules.rule_for(f"{BASE}/NamingSystem/nhid")
-    assert by_oid is not None and by_uri is not None and by_oid.naming_system == by_uri.naming_system == "nhid"
+    assert (
+        by_oid is not None and by_uri is not None and by_oid.naming_system == by_uri.naming_system == "nhid"
+    )
     assert rules.check(f"{BASE}/NamingSystem/nhid", "123456789095", "X.value") == []
     [issue] = rules.check(f"{BASE}/NamingSystem/nhid", "123456789094", "X.value")
     assert (
