@@ -19,7 +19,7 @@ from testbed.terminology import TerminologyService
 
 log = logging.getLogger(__name__)
 
-_CACHE_FORMAT = 4
+_CACHE_FORMAT = 5
 
 
 class FhirContext:

@@ -89,6 +89,7 @@ class ElementDef:
     requirements: tuple[str, ...] = ()
     children: dict[str, ElementDef] = field(default_factory=dict)
     slices: list[ElementDef] = field(default_factory=list)
+    base_max: int | None | str = "same"
     is_choice: bool = False
     is_array: bool = False
     _keys: dict[str, tuple[ElementDef, TypeRef | None]] | None = None
@@ -96,12 +97,16 @@ class ElementDef:
 
     def __post_init__(self) -> None:
         self.is_choice = self.name.endswith("[x]")
-        self.is_array = self.max is None or self.max > 1
+        # JSON array-ness follows the base definition's max, whatever a profile narrows it to.
+        limit = self.max if self.base_max == "same" else self.base_max
+        self.is_array = limit is None or (isinstance(limit, int) and limit > 1)
 
     def required_children(self) -> tuple[ElementDef, ...]:
-        """Children with min ≥ 1."""
+        """Children with min ≥ 1 or with a slice of min ≥ 1."""
         if self._required is None:
-            self._required = tuple(c for c in self.children.values() if c.min > 0)
+            self._required = tuple(
+                c for c in self.children.values() if c.min > 0 or any(s.min > 0 for s in c.slices)
+            )
         return self._required
 
     def json_keys(self) -> dict[str, tuple[ElementDef, TypeRef | None]]:
@@ -206,6 +211,8 @@ def _element(raw: dict[str, Any], sd_url: str) -> ElementDef:
         for c in raw.get("constraint") or ()
     )
     reqs = tuple(dict.fromkeys(_REQ_RE.findall(raw.get("requirements") or "")))
+    base = raw.get("base")
+    base_max: int | None | str = _max(base.get("max")) if isinstance(base, dict) and "max" in base else "same"
     return ElementDef(
         id=eid,
         path=path,
@@ -223,6 +230,7 @@ def _element(raw: dict[str, Any], sd_url: str) -> ElementDef:
         content_reference=raw.get("contentReference"),
         max_length=raw.get("maxLength"),
         requirements=reqs,
+        base_max=base_max,
     )
 
 

@@ -259,7 +259,9 @@ class FhirValidator:
         """Check the properties of a JSON object against the children of ``owner``."""
         present = self._sort_properties(run, value, owner, path, is_resource)
         for child in owner.required_children():
-            if child.id not in present:
+            if child.id in present:
+                continue
+            if child.min > 0:
                 run.add(
                     E,
                     IssueCode.REQUIRED,
@@ -268,6 +270,16 @@ class FhirValidator:
                     child.id,
                     child.requirements,
                 )
+            for s in child.slices:
+                if s.min > 0:
+                    run.add(
+                        E,
+                        IssueCode.REQUIRED,
+                        f"{path}.{child.name}",
+                        f"Slice '{s.slice_name}' requires at least {s.min} item(s), found 0.",
+                        s.id,
+                        s.requirements,
+                    )
         run.hosts.append((path, host_type, value, host_def_path))
         try:
             for child, entries in present.values():
@@ -303,7 +315,8 @@ class FhirValidator:
             name = key[1:] if key.startswith("_") else key
             hit = keys.get(name)
             if hit is None:
-                run.add(E, IssueCode.STRUCTURE, f"{path}.{key}", _unknown_message(key, owner))
+                message, rule = _unknown_message(key, owner)
+                run.add(E, IssueCode.STRUCTURE, f"{path}.{key}", message, rule)
                 continue
             child, tref = hit
             if key.startswith("_"):
@@ -734,12 +747,13 @@ def _segment(child: ElementDef, tref: TypeRef | None, name: str | None = None) -
     return name or child.name
 
 
-def _unknown_message(key: str, owner: ElementDef) -> str:
+def _unknown_message(key: str, owner: ElementDef) -> tuple[str, str]:
+    """Message and rule (the element whose definition does not allow the key) for an unknown property."""
     for child in owner.children.values():
         if child.is_choice and key.startswith(child.name[:-3]) and key[len(child.name) - 3 :][:1].isupper():
             allowed = ", ".join(t.code for t in child.types)
-            return f"'{key}' is not a valid type for '{child.name}' (allowed: {allowed})."
-    return f"Unknown element '{key}': it is not defined for {owner.path}."
+            return f"'{key}' is not a valid type for '{child.name}' (allowed: {allowed}).", child.id
+    return f"Unknown element '{key}': it is not defined for {owner.path}.", owner.id
 
 
 def _json(value: Any) -> str:

@@ -219,3 +219,23 @@ def test_requirement_ids_travel_with_issues(ig_validator: FhirValidator) -> None
     no_birth = json.loads((IG / "examples" / "invalid-missing-birthdate.json").read_text())["resource"]
     issue = next(i for i in ig_validator.validate(no_birth).errors() if i.rule == "Patient.birthDate")
     assert issue.requirements == ("TB-PAT-002",)
+
+
+def test_json_array_shape_follows_the_base_not_the_profile(ig_validator: FhirValidator) -> None:
+    # tb-ordered-patient narrows identifier:nid to max 1, but identifier stays an array in JSON
+    p = ordered([NID])
+    assert errs(ig_validator.validate(p)) == []
+    p["identifier"] = NID
+    assert any("must be a JSON array" in m for _, _, m in errs(ig_validator.validate(p)))
+
+
+def test_required_slice_reported_when_the_sliced_element_is_absent(ig_validator: FhirValidator) -> None:
+    p = copy.deepcopy(VALID)
+    del p["identifier"]
+    rules = [r for _, r, _ in errs(ig_validator.validate(p))]
+    assert "Patient.identifier:nid" in rules
+
+
+def test_unknown_element_names_its_rule(ig_validator: FhirValidator) -> None:
+    out = errs(ig_validator.validate(hr(valueFoo=1)))
+    assert ("Observation.valueFoo", "Observation.value[x]") in [(loc, r) for loc, r, _ in out]
