@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,10 @@ import jinja2
 import yaml
 
 from testbed.core.errors import PackageError
+from testbed.requirements import RequirementCatalogue, Vocabulary
 
 SOURCE_SUFFIXES = (".yaml", ".yml", ".json")
+VOCABULARY_KEYS = ("prefix", "areas", "actors", "levels")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,30 @@ def load_source(root: Path) -> IgSource:
     if not isinstance(requirements, dict) or not isinstance(testbed, dict):
         raise PackageError(f"{path}: 'requirements' and 'testbed' must be mappings.")
     return IgSource(root, package, settings, requirements, testbed)
+
+
+def requirement_texts(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """(text, where) of every ``requirements`` string and NamingSystem ``usage`` in a resource."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("requirements", "usage") and isinstance(item, str):
+                yield item, where
+            else:
+                yield from requirement_texts(item, where)
+    elif isinstance(value, list):
+        for item in value:
+            yield from requirement_texts(item, where)
+
+
+def load_catalogue(source: IgSource) -> RequirementCatalogue | None:
+    """The requirement catalogue named in ig.yaml (with its vocabulary), if any."""
+    file = source.requirements.get("file")
+    if not isinstance(file, str):
+        return None
+    vocabulary = Vocabulary.from_mapping(
+        {k: source.requirements[k] for k in VOCABULARY_KEYS if k in source.requirements}
+    )
+    return RequirementCatalogue.load(source.root / file, vocabulary=vocabulary)
 
 
 def _environment() -> jinja2.Environment:
@@ -171,6 +198,18 @@ def build_package(root: Path, *, out: Path | None = None) -> BuildResult:
         if name in resources:
             raise PackageError(f"{path}: {resource['resourceType']}/{resource['id']} is defined twice.")
         resources[name] = resource
+    catalogue = load_catalogue(source)
+    if catalogue is not None:
+        cited = [
+            (rid, where)
+            for name, r in resources.items()
+            for text, where in requirement_texts(r, name)
+            for rid in catalogue.ids_in_text(text)
+        ]
+        unknown = catalogue.check_ids([rid for rid, _ in cited], source.name)
+        if unknown:
+            places = sorted({where for rid, where in cited if rid not in catalogue})
+            raise PackageError(f"{'; '.join(unknown)} (cited in {', '.join(places)}).")
     examples: dict[str, dict[str, Any]] = {}
     expectations: dict[str, Any] = {}
     for path in _sources(root / "examples"):

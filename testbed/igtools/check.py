@@ -10,18 +10,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from testbed.core.errors import PackageError, TestbedError
 from testbed.fhir.context import FhirContext
 from testbed.fhir.validator import FhirValidator
-from testbed.igtools.build import build_package, load_source
-from testbed.requirements import RequirementCatalogue, Vocabulary
-
-_VOCABULARY_KEYS = ("prefix", "areas", "actors", "levels")
+from testbed.igtools.build import IgSource, build_package, load_catalogue, load_source, requirement_texts
 
 
 @dataclass(slots=True)
@@ -40,19 +35,6 @@ class CheckReport:
     def ok(self) -> bool:
         """No problem found."""
         return not self.problems
-
-
-def _walk_requirements(value: Any, where: str) -> Iterator[tuple[str, str]]:
-    """(text, where) of every ``requirements`` string and NamingSystem ``usage`` in a resource."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key in ("requirements", "usage") and isinstance(item, str):
-                yield item, where
-            else:
-                yield from _walk_requirements(item, where)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _walk_requirements(item, where)
 
 
 def _stale_files(root: Path) -> list[str]:
@@ -95,7 +77,7 @@ def check_package(root: Path) -> CheckReport:
             continue
         resource = json.loads(path.read_text(encoding="utf-8"))
         report.resources += 1
-        texts.extend(_walk_requirements(resource, path.name))
+        texts.extend(requirement_texts(resource, path.name))
         outcome = validator.validate(resource, label=path.name)
         report.problems.extend(f"{path.name}: {i.location}: {i.message}" for i in outcome.errors())
         if resource.get("resourceType") == "StructureDefinition":
@@ -104,7 +86,7 @@ def check_package(root: Path) -> CheckReport:
             except TestbedError as exc:
                 report.problems.append(f"{path.name}: {exc}")
     _check_examples(root, validator, report)
-    _check_requirements(root, source.requirements, texts, report, label)
+    _check_requirements(source, texts, report, label)
     return report
 
 
@@ -143,13 +125,12 @@ def _check_examples(root: Path, validator: FhirValidator, report: CheckReport) -
 
 
 def _check_requirements(
-    root: Path, settings: dict[str, Any], texts: list[tuple[str, str]], report: CheckReport, label: str
+    source: IgSource, texts: list[tuple[str, str]], report: CheckReport, label: str
 ) -> None:
-    file = settings.get("file")
-    if not isinstance(file, str):
+    settings = source.requirements
+    catalogue = load_catalogue(source)
+    if catalogue is None:
         return
-    vocabulary = Vocabulary.from_mapping({k: settings[k] for k in _VOCABULARY_KEYS if k in settings})
-    catalogue = RequirementCatalogue.load(root / file, vocabulary=vocabulary)
     for text, where in texts:
         for rid in catalogue.ids_in_text(text):
             report.cited.setdefault(rid, set()).add(where)

@@ -128,16 +128,20 @@ def test_wrong_declared_verdict_is_a_problem(ig: Path) -> None:
     assert any("liar.yaml: declared valid" in p for p in problems)
 
 
-def test_uncovered_and_unknown_requirements_are_problems(ig: Path) -> None:
+def test_uncovered_requirement_is_a_problem(ig: Path) -> None:
     (ig / "requirements.csv").write_text(REQUIREMENTS + "EX-PAT-003,PAT,Uncited.,SHALL,2,Server,§1\n")
-    text = (ig / "input" / "StructureDefinition-small-patient.yaml").read_text()
-    (ig / "input" / "StructureDefinition-small-patient.yaml").write_text(
-        text.replace("EX-PAT-001", "EX-PAT-009")
-    )
     build_package(ig)
     problems = check_package(ig).problems
     assert any("EX-PAT-003 is neither cited" in p for p in problems)
-    assert any("EX-PAT-009" in p and "unknown" in p for p in problems)
+
+
+def test_unknown_requirement_id_stops_the_build(ig: Path) -> None:
+    source = ig / "input" / "StructureDefinition-small-patient.yaml"
+    source.write_text(source.read_text().replace("EX-PAT-001", "EX-PAT-009"))
+    with pytest.raises(
+        PackageError, match=r"unknown requirement ID 'EX-PAT-009'.*StructureDefinition-small-patient"
+    ):
+        build_package(ig)
 
 
 def test_build_errors_are_clear_and_keep_the_old_package(ig: Path) -> None:
