@@ -163,6 +163,18 @@ def main() -> None:
             emit(f"throughput_{name}", rate, "resources/s")
             if errors:
                 emit(f"errors_{name}", errors, "issues")
+        ma = ROOT / "profiles" / "ma.smr.core"
+        if (ma / "package" / "package.json").is_file():
+            ma_validator = FhirValidator(FhirContext.create([ma]))
+            expectations = json.loads((ma / "package" / "other" / "examples.json").read_text())
+            for name, expect in sorted(expectations.items()):
+                if expect["source"].endswith(("ma-patient-valid-full.yaml", "ma-observation-lab-valid.yaml")):
+                    res = json.loads((ma / "package" / "example" / name).read_text())
+                    rate, errors = throughput(ma_validator, res, seconds)
+                    label = "ma_patient" if res["resourceType"] == "Patient" else "ma_observation_lab"
+                    emit(f"throughput_{label}", rate, "resources/s")
+                    if errors:
+                        emit(f"errors_{label}", errors, "issues")
         bundle = transaction(50)
         rate, errors = throughput(v, bundle, seconds)
         emit("throughput_transaction_bundle_50", rate * 50, "resources/s")

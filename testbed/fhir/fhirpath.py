@@ -222,6 +222,14 @@ class FhirPathEngine:
             raise FhirPathError(f"error evaluating {expression!r}: {_describe(exc)}") from None
         return rt.plain(result)
 
+    def native_check(self, expression: str) -> NativeCheck | None:
+        """The native implementation of an expression, if it is one of the hot core invariants.
+
+        It is called as ``check(node, extension, resource, root, key)`` and returns True when the
+        invariant holds; any other answer should go through :meth:`check_constraint` for its reason.
+        """
+        return self._native.get(expression)
+
     def check_constraint(
         self,
         key: str,

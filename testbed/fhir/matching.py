@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 _FUNC = re.compile(r"^(\w+)\((.*)\)$")
@@ -38,7 +39,8 @@ def matches_pattern(actual: Any, pattern: Any) -> bool:
     return values_equal(actual, pattern)
 
 
-def split_path(path: str) -> list[str]:
+@lru_cache(maxsize=1024)
+def split_path(path: str) -> tuple[str, ...]:
     """Split a discriminator path on dots that are not inside parentheses or quotes."""
     parts: list[str] = []
     depth = 0
@@ -57,9 +59,10 @@ def split_path(path: str) -> list[str]:
         else:
             current.append(ch)
     parts.append("".join(current))
-    return [p for p in parts if p]
+    return tuple(p for p in parts if p)
 
 
+@lru_cache(maxsize=1024)
 def parse_function(segment: str) -> tuple[str, str] | None:
     """``extension('url')`` → (``extension``, ``url``); None when the segment is a plain name."""
     m = _FUNC.match(segment)

@@ -243,6 +243,10 @@ class SliceMatcher:
         return None
 
     def _values(self, run: Run, value: Any, path: str) -> list[Any]:
+        if type(value) is dict and path.isidentifier():
+            found = value.get(path)
+            if found is not None:
+                return found if type(found) is list else [found]
         current = [value]
         for seg in split_path(path):
             if seg == "$this":

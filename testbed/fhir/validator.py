@@ -11,17 +11,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from testbed.core.issues import Issue, IssueCode, Severity, ValidationOutcome
+from testbed.fhir._fhirpath_native import NativeCheck, ele_1
 from testbed.fhir._run import Run
 from testbed.fhir.bundles import check_bundle, index_bundle
 from testbed.fhir.context import FhirContext
 from testbed.fhir.matching import matches_pattern, values_equal
-from testbed.fhir.primitives import check_primitive, describe, is_primitive
+from testbed.fhir.primitives import PRIMITIVE_TYPES, check_primitive, describe, is_primitive
 from testbed.fhir.references import check_reference
 from testbed.fhir.slicing import SliceMatcher
 from testbed.fhir.structure import CompiledStructure, Constraint, ElementDef, TypeRef
 from testbed.fhir.xml import XmlFormatError
 
 E, W = Severity.ERROR, Severity.WARNING
+_Planned = tuple[Constraint, "NativeCheck | None"]
 CODED_TYPES = frozenset({"code", "Coding", "CodeableConcept", "Quantity", "string", "uri"})
 _MAX_DEPTH = 64
 
@@ -40,7 +42,8 @@ class FhirValidator:
     def __init__(self, ctx: FhirContext) -> None:
         self.ctx = ctx
         self._slices = SliceMatcher(self)
-        self._plans: dict[tuple[int, int], tuple[Constraint, ...]] = {}
+        self._plans: dict[tuple[int, int], tuple[_Planned, ...]] = {}
+        self._needs_value_plan: dict[int, bool] = {}
         self._plan_owners: list[tuple[ElementDef, ElementDef | None]] = []  # keeps ids in _plans alive
 
     # ------------------------------------------------------------------ entry points
@@ -471,7 +474,7 @@ class FhirValidator:
                 )
                 return
         code = tref.code
-        if is_primitive(code):
+        if code in PRIMITIVE_TYPES:
             self._primitive(run, value, ext, elem, tref, struct, path)
         elif code == "Resource" or (code[0].isupper() and self.ctx.is_resource_type(code)):
             if not isinstance(value, dict):
@@ -538,7 +541,8 @@ class FhirValidator:
                 )
             elif type_struct is not None:
                 self.walk(run, ext, type_struct.root, type_struct, path, code, elem.path)
-        self._constraints(run, value, ext, elem, code, path)
+        if value is None or ext is not None or self._value_plan(elem):
+            self._constraints(run, value, ext, elem, code, path)
 
     def _extension(
         self, run: Run, value: Any, elem: ElementDef, tref: TypeRef, struct: CompiledStructure, path: str
@@ -677,7 +681,7 @@ class FhirValidator:
 
         check_binding(self.ctx, run, value, elem, code, path)
 
-    def _constraint_plan(self, elem: ElementDef, type_root: ElementDef | None) -> tuple[Constraint, ...]:
+    def _constraint_plan(self, elem: ElementDef, type_root: ElementDef | None) -> tuple[_Planned, ...]:
         key = (id(elem), id(type_root))
         plan = self._plans.get(key)
         if plan is None:
@@ -685,10 +689,23 @@ class FhirValidator:
             if type_root is not None and type_root.constraints:
                 keys = {c.key for c in constraints}
                 constraints = constraints + tuple(c for c in type_root.constraints if c.key not in keys)
-            plan = tuple(c for c in constraints if c.expression)
+            engine = self.ctx.fhirpath
+            plan = tuple((c, engine.native_check(c.expression)) for c in constraints if c.expression)
             self._plans[key] = plan
             self._plan_owners.append((elem, type_root))
         return plan
+
+    def _value_plan(self, elem: ElementDef) -> bool:
+        """Whether a primitive with a value (and no extension) still has constraints to evaluate.
+
+        The only constraint most primitives carry is ele-1 ("hasValue() or children"), which a
+        primitive holding a value satisfies by definition.
+        """
+        answer = self._needs_value_plan.get(id(elem))
+        if answer is None:
+            answer = any(native is not ele_1 for _, native in self._constraint_plan(elem, None))
+            self._needs_value_plan[id(elem)] = answer
+        return answer
 
     def _constraints(
         self,
@@ -701,11 +718,17 @@ class FhirValidator:
         *,
         type_root: ElementDef | None = None,
     ) -> None:
-        constraints = self._constraint_plan(elem, type_root)
-        if not constraints:
+        plan = self._constraint_plan(elem, type_root)
+        if not plan:
             return
         engine = self.ctx.fhirpath
-        for c in constraints:
+        for c, native in plan:
+            if native is not None:
+                try:
+                    if native(value, ext, run.resource, run.container, c.key) is True:
+                        continue
+                except Exception:  # noqa: BLE001 - check_constraint below reports the failure with its reason
+                    pass
             assert c.expression is not None
             result = engine.check_constraint(
                 c.key,
