@@ -29,6 +29,15 @@ SPEC_SHORTHANDS = {"CapabilityStatement.format": frozenset({"xml", "json", "ttl"
 """Codes an element's R4 definition allows beside its value set ("xml | json | ttl | mime type")."""
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _clean_coding(coding: dict[str, Any]) -> dict[str, str]:
+    """The string parts of a Coding (malformed parts are reported by the structure checks)."""
+    return {k: coding[k] for k in ("system", "code", "display", "version") if isinstance(coding.get(k), str)}
+
+
 def check_binding(
     ctx: FhirContext, run: Run, value: Any, elem: ElementDef, type_code: str, path: str
 ) -> None:
@@ -49,12 +58,16 @@ def check_binding(
     elif type_code in ("Coding", "Quantity"):
         if not isinstance(value, dict) or not isinstance(value.get("code"), str):
             return
-        display = value.get("display") if type_code == "Coding" else None
-        result = term.validate_code(vs, system=value.get("system"), code=value["code"], display=display)
+        display = _text(value.get("display")) if type_code == "Coding" else None
+        result = term.validate_code(
+            vs, system=_text(value.get("system")), code=value["code"], display=display
+        )
     elif type_code == "CodeableConcept":
         if not isinstance(value, dict):
             return
-        codings = [c for c in value.get("coding") or () if isinstance(c, dict)]
+        raw = value.get("coding")
+        codings = [_clean_coding(c) for c in raw if isinstance(c, dict)] if isinstance(raw, list) else []
+        codings = [c for c in codings if c]
         if not codings:
             if strength == "required":
                 run.add(

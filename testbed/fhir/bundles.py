@@ -13,10 +13,15 @@ if TYPE_CHECKING:
     from testbed.fhir.validator import FhirValidator
 
 
+def _entries(bundle: dict[str, Any]) -> list[Any]:
+    entries = bundle.get("entry")
+    return entries if isinstance(entries, list) else []
+
+
 def index_bundle(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """FullUrl (and ``Type/id`` for RESTful fullUrls) → entry resource."""
     index: dict[str, dict[str, Any]] = {}
-    for entry in bundle.get("entry") or ():
+    for entry in _entries(bundle):
         if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
             continue
         res = entry["resource"]
@@ -48,7 +53,7 @@ def check_bundle(v: FhirValidator, run: Run, bundle: dict[str, Any], path: str) 
     """Check fullUrl format and consistency with ids, and references that must resolve inside."""
     btype = bundle.get("type")
     index = index_bundle(bundle)
-    for i, entry in enumerate(bundle.get("entry") or ()):
+    for i, entry in enumerate(_entries(bundle)):
         if not isinstance(entry, dict):
             continue
         loc = f"{path}.entry[{i}]"

@@ -26,7 +26,8 @@ def resolve_local(run: Run, ref: str) -> dict[str, Any] | None:
     if ref.startswith("#"):
         if ref == "#":
             return run.resource
-        for c in run.resource.get("contained") or ():
+        contained = run.resource.get("contained")
+        for c in contained if isinstance(contained, list) else ():
             if isinstance(c, dict) and c.get("id") == ref[1:]:
                 return c
         return None

@@ -485,9 +485,11 @@ class FhirValidator:
             self._extension(run, value, elem, tref, struct, path)
         else:
             self.complex(run, value, elem, struct, path, code)
+            if not isinstance(value, dict):
+                return  # reported by complex(); type-specific checks need an object
             if code == "Reference":
                 check_reference(self, run, value, elem, tref, path)
-            elif code == "Identifier" and isinstance(value, dict):
+            elif code == "Identifier":
                 for issue in self.ctx.identifiers.check(
                     value.get("system"), value.get("value"), f"{path}.value"
                 ):

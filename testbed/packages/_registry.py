@@ -390,6 +390,8 @@ class PackageRegistry:
 
     def resolve(self, canonical: str, resource_type: str | None = None) -> dict[str, Any] | None:
         """The resource with this canonical URL, ``url|version`` honoured; the latest version otherwise."""
+        if not isinstance(canonical, str):
+            return None
         url, _, version = canonical.partition("|")
         url = url.split("#", 1)[0] if "#" in url and not url.startswith("#") else url
         candidates = self._by_url.get(url)
