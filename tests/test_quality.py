@@ -21,6 +21,7 @@ ALLOWED = {
     "terminology": {"core", "packages", "terminology"},
     "identifiers": {"core", "packages", "identifiers"},
     "fhir": {"core", "packages", "terminology", "identifiers", "fhir"},
+    "synthetic": {"core", "identifiers", "synthetic"},
     "igtools": {"core", "packages", "terminology", "identifiers", "fhir", "requirements", "igtools"},
 }
 
