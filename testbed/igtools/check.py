@@ -121,6 +121,12 @@ def _check_examples(root: Path, validator: FhirValidator, report: CheckReport) -
                     f"{where}: declared invalid on rule {rule} at {location}, found: {found}"
                 )
                 continue
+            missing = set(expect.get("requirements") or ()) - {r for i in hit for r in i.requirements}
+            if missing:
+                report.problems.append(
+                    f"{where}: the {rule} error does not cite {', '.join(sorted(missing))} as declared"
+                )
+                continue
         report.examples_ok += 1
 
 

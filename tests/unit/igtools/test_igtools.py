@@ -175,3 +175,15 @@ def test_pack_writes_a_standard_package_with_snapshots(ig: Path, tmp_path: Path)
     reg = PackageRegistry(cache_dir=tmp_path / "cache")
     reg.load(tgz)
     assert reg.resolve("http://example.org/small/StructureDefinition/small-patient|1.0.0") is not None
+
+
+def test_invalid_example_must_cite_its_declared_requirements(ig: Path) -> None:
+    doc = yaml.safe_load((ig / "examples" / "bad-mrn.yaml").read_text())
+    doc["expect"]["requirements"] = ["EX-PAT-002"]
+    (ig / "examples" / "bad-mrn.yaml").write_text(yaml.safe_dump(doc))
+    build_package(ig)
+    assert check_package(ig).problems == []
+    doc["expect"]["requirements"] = ["EX-PAT-001"]
+    (ig / "examples" / "bad-mrn.yaml").write_text(yaml.safe_dump(doc))
+    build_package(ig)
+    assert any("does not cite EX-PAT-001" in p for p in check_package(ig).problems)
