@@ -612,3 +612,288 @@ def test_generated_expressions() -> None:
     total = sum(outcomes.values())
     assert total > 2500
     assert outcomes["same"] > total * 0.7, outcomes
+
+
+# --------------------------------------------------------------------- the single-item forms (run)
+
+MA_PACKAGE = Path(__file__).resolve().parents[3] / "profiles" / "ma.smr.core" / "package"
+
+
+def _typed(values: list[Any]) -> list[tuple[type, Any]]:
+    return [(type(v), v) for v in values]
+
+
+def compare_run(
+    expression: str,
+    node: Any,
+    type_name: str | None = None,
+    ext: Any = None,
+    resource: Any = None,
+    root: Any = None,
+) -> str:
+    """``run()`` (the single-item forms) against the collection form and against fhirpathpy."""
+    program = _program(expression)
+    if program is None:
+        return "unsupported"
+    try:
+        start = [_node(node, type_name, ext)]
+        items: list[Any] | None = [
+            x.data if isinstance(x, _Node) else x for x in program._fn(start, (start, resource, root))
+        ]
+    except Fallback:
+        items = None
+    try:
+        fast: list[Any] | None = program.run(node, type_name, ext, resource, root)
+    except Fallback:
+        fast = None
+    assert (fast is None) == (items is None), (expression, node, fast, items)
+    if fast is None or items is None:
+        return "fallback"
+    assert _typed(fast) == _typed(items), (expression, node)
+    state = rt.EvalState(resource, root, root, None, None, None)
+    try:
+        general = rt.run(_ast(expression), rt.wrap(node, type_name, ext), state)
+    except Exception as exc:  # noqa: BLE001 - whatever fhirpathpy raises
+        pytest.fail(f"{expression!r} on {node!r}: run() answered {fast!r}, fhirpathpy raised {exc!r}")
+    assert _typed(fast) == _typed([x.data if isinstance(x, ResourceNode) else x for x in general]), (
+        expression,
+        node,
+    )
+    return "same"
+
+
+IDENTIFIERS: list[Any] = [
+    {"system": "a", "value": "1"},
+    {"system": "x"},
+    {"value": "1"},
+    {},
+    {"_system": {"extension": [EXT]}},
+    {"system": "a", "_system": {"id": "s"}},
+    {"system": ["a", "b"]},
+    {"system": ["a"]},
+    {"system": [None, "a"], "_system": [{"id": "s"}, None]},
+    {"system": 1},
+    {"system": True},
+    {"system": 1.5},
+    {"system": {"a": 1}},
+    {"system": "urn:oid:2.16.504.1.1.9.7", "type": {"coding": [{"system": "v2", "code": "MR"}]}},
+    {
+        "system": "urn:oid:2.16.504.1.1.9.7",
+        "type": {"coding": [{"code": "XX"}, {"system": "v2", "code": "PI"}]},
+    },
+    {"system": "urn:oid:2.16.504.1.1.9.7", "type": {"coding": {"code": "MR"}}},
+    {"period": {"start": "2020"}, "system": "a"},
+]
+IDENTIFIER_EXPRESSIONS = [
+    "system = 'a' or system = 'b' or system = 'c'",
+    "system = 'a' or system = 1 or system = true or system = 1.5",
+    "system = 'a' or value = '1' or system = 'x'",
+    "system = 'x' or system.startsWith('urn:') or system = 'a'",
+    "value.exists() and (system = 'a' or system = 'b' or system.startsWith('urn:oid:2.16.504.1.1.9.'))",
+    "system.exists() and (system in ('a' | 'b' | 'c') or system.startsWith('urn:'))",
+    "system in ('a' | 1 | true | 1.5)",
+    "system in ('a' | 'a')",
+    "system in {}",
+    "system != 'a' and system != 'b'",
+    "system = 'a' and value = '1' and system.exists()",
+    "(system.exists() and system.startsWith('urn:oid:2.16.504.1.1.9.')) implies "
+    "type.coding.where(system = 'v2' and (code = 'MR' or code = 'PI')).exists()",
+    "system.matches('^[a-z]$')",
+    "system.where($this = 'a').exists()",
+    "system.select($this)",
+    "system.first() = 'a'",
+    "system.all($this.length() = 1)",
+    "system.ofType(uri).exists()",
+    "system.hasValue() and system.not().not()",
+    "system.extension.exists() or system.extension('x').exists()",
+    "system.count() = 1",
+    "period.start = '2020'",
+    "type.coding.code.count()",
+    "type.coding.exists() xor system.exists()",
+]
+
+
+@pytest.mark.parametrize("expression", IDENTIFIER_EXPRESSIONS)
+def test_single_item_forms_on_identifiers(expression: str) -> None:
+    outcomes: Counter[str] = Counter()
+    for identifier in IDENTIFIERS:
+        outcomes[compare_run(expression, identifier, "Identifier", None, GOOD, GOOD)] += 1
+        outcomes[compare(expression, identifier, "Identifier", None, GOOD, GOOD)] += 1
+    assert outcomes["same"] > 0, outcomes
+
+
+NAMES: list[Any] = [
+    {"family": "Bennani", "given": ["Salma"]},
+    {"family": "بناني", "given": ["سلمى", "سلمى"]},
+    {"text": "x", "given": ["a", "b", "a"]},
+    {"given": [None, "a"], "_given": [{"extension": [EXT]}, None]},
+    {"family": "a", "_family": {"id": "f"}},
+    {"given": [1, "a"]},
+    {"family": "a", "given": [True]},
+    {"extension": [{"url": "u", "valueCode": "Arab"}], "family": "x"},
+    {"extension": [{"url": "u", "valueCode": "Arab"}, {"url": "u", "valueString": "Arab"}]},
+    {"extension": [{"url": "u", "_valueCode": {"extension": [EXT]}}]},
+    {},
+]
+NAME_EXPRESSIONS = [
+    "(family | given | text).where(matches('[\\u0600-\\u06FF]')).exists()",
+    "extension('u').value = 'Arab' or (family | given | text).where(matches('[\\u0600-\\u06FF]')).exists()",
+    "(family | given).count()",
+    "(given | family | given).isDistinct()",
+    "(family | 'x').count()",
+    "('x' | 'y' | 'x').count() = 2",
+    "extension('u').value.exists()",
+    "given.where(true).exists() and family.hasValue()",
+    "family.length() > 1",
+]
+
+
+@pytest.mark.parametrize("expression", NAME_EXPRESSIONS)
+def test_single_item_forms_on_names(expression: str) -> None:
+    outcomes: Counter[str] = Counter()
+    for name in NAMES:
+        outcomes[compare_run(expression, name, "HumanName", None, GOOD, GOOD)] += 1
+        outcomes[compare(expression, name, "HumanName", None, GOOD, GOOD)] += 1
+        patient = _patient(name=[name, {"family": "z"}])
+        where = f"name.where({expression}).exists()"
+        outcomes[compare_run(where, patient, "Patient", None, patient, patient)] += 1
+        compare_engines(where, patient, type_name="Patient", resource=patient, root_resource=patient)
+    assert outcomes["same"] > 0, outcomes
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ("1 + 2 = 3", [True]),
+        ("'a' in ('a' | 'b')", [True]),
+        ("('a' | 'b' | 'a').count()", [2]),
+        ("'abc'.length() + 1", [4]),
+        ("'abc'.upper() = 'ABC' and true", [True]),
+        ("(1 | 2)[1]", [2]),
+        ("{}.exists()", [False]),
+        ("%ucum = 'http://unitsofmeasure.org'", [True]),
+    ],
+)
+def test_literal_subexpressions_are_folded(expression: str, value: list[Any]) -> None:
+    assert compare_run(expression, GOOD, "Patient", None, GOOD, GOOD) == "same"
+    program = _program(expression)
+    assert program is not None
+    assert program.run({}, "Patient", None, None, None) == value  # the input no longer matters
+
+
+def test_operands_fhirpathpy_cannot_fail_on_are_skipped() -> None:
+    # name.given.exists() would fall back (an item that is not JSON): skipped once the answer is known
+    odd = _patient(active=True, name=[{1, 2}])
+    for expression, outcome in [
+        ("active.exists() or name.given.exists()", "same"),
+        ("active.empty() and name.given.exists()", "same"),
+        ("active.empty() implies name.given.exists()", "same"),
+        ("active.exists() and name.given.exists()", "fallback"),  # not decided: evaluated
+        ("active.exists() xor name.given.exists()", "fallback"),
+        ("active.exists() or name.given.count() > 0", "fallback"),  # fhirpathpy could fail on it
+    ]:
+        assert compare_run(expression, odd, "Patient", None, odd, odd) == outcome, expression
+        assert compare(expression, odd, "Patient", None, odd, odd) == outcome, expression
+    # an operand that fhirpathpy fails on is still evaluated: its error is the result
+    assert compare_run("active.exists() or name.given.matches('a')", GOOD, "Patient", None, GOOD, GOOD) == (
+        "fallback"
+    )
+    expression = "id.exists() or name.given.startsWith('F')"
+    assert compare_engines(expression, GOOD, type_name="Patient", resource=GOOD, root_resource=GOOD) is None
+
+
+def test_generated_expressions_by_single_item_forms() -> None:
+    gen = _Generator(seed=97)
+    resources = [gen.resource() for _ in range(12)]
+    outcomes: Counter[str] = Counter()
+    for _ in range(500):
+        expression = (
+            gen.boolean(gen.r.randint(1, 4)) if gen.r.random() < 0.8 else gen.path(gen.r.randint(1, 3))
+        )
+        try:
+            rt.parse_expression(expression)
+        except rt.SyntaxProblem:
+            continue
+        for resource in gen.r.sample(resources, 3):
+            targets = [(resource, "Patient", None)] + [
+                (v, gen.r.choice(["HumanName", "Extension", f"Patient.{k}", None]), None)
+                for k, v in resource.items()
+                if isinstance(v, dict)
+            ]
+            for node, type_name, ext in gen.r.sample(targets, min(2, len(targets))):
+                outcomes[compare_run(expression, node, type_name, ext, resource, resource)] += 1
+    total = sum(outcomes.values())
+    assert total > 1800
+    assert outcomes["same"] > total * 0.7, outcomes
+
+
+def _ma_invariants() -> list[tuple[str, str, str]]:
+    sd = json.loads((MA_PACKAGE / "StructureDefinition-ma-patient.json").read_text(encoding="utf-8"))
+    return [
+        (e["path"], c["key"], c["expression"])
+        for e in sd["differential"]["element"]
+        for c in e.get("constraint", [])
+        if "expression" in c
+    ]
+
+
+def _ma_targets(patient: dict[str, Any], path: str) -> list[tuple[Any, str, Any]]:
+    if path == "Patient":
+        return [(patient, "Patient", None)]
+    if path == "Patient.address.postalCode":
+        return [
+            (a.get("postalCode"), "string", a.get("_postalCode"))
+            for a in patient.get("address", [])
+            if "postalCode" in a or "_postalCode" in a
+        ]
+    kind = {"Patient.identifier": "Identifier", "Patient.telecom": "ContactPoint"}[path]
+    return [(x, kind, None) for x in patient.get(path.split(".")[1], [])]
+
+
+def test_ma_patient_invariants_on_the_ig_examples(monkeypatch: pytest.MonkeyPatch) -> None:
+    invariants = _ma_invariants()
+    assert {key for _, key, _ in invariants} >= {f"ma-pat-{i}" for i in range(1, 7)}
+    patients = [
+        json.loads(f.read_text(encoding="utf-8"))
+        for f in sorted((MA_PACKAGE / "example").glob("Patient-*.json"))
+    ]
+    assert len(patients) >= 20
+    verdicts: Counter[bool | None] = Counter()
+    for patient in patients:
+        for path, key, expression in invariants:
+            for node, type_name, ext in _ma_targets(patient, path):
+                assert compare_run(expression, node, type_name, ext, patient, patient) == "same", (
+                    key,
+                    patient["id"],
+                )
+                assert compare(expression, node, type_name, ext, patient, patient) == "same"
+                verdicts[
+                    compare_engines(
+                        expression,
+                        node,
+                        type_name=type_name,
+                        resource=patient,
+                        root_resource=patient,
+                        extension=ext,
+                    )
+                ] += 1
+    assert verdicts[True] > 100 and verdicts[False] >= 3, verdicts
+
+    def no_general(*args: Any) -> Any:
+        raise AssertionError("the general evaluator was used")
+
+    monkeypatch.setattr(rt, "run", no_general)
+    engine = FhirPathEngine()
+    for patient in patients:
+        for path, key, expression in invariants:
+            for node, type_name, ext in _ma_targets(patient, path):
+                result = engine.check_constraint(
+                    key,
+                    expression,
+                    node,
+                    type_name=type_name,
+                    resource=patient,
+                    root_resource=patient,
+                    extension=ext,
+                )
+                assert result.ok is not None, (key, result.reason)
