@@ -19,7 +19,7 @@ from testbed.terminology import TerminologyService
 
 log = logging.getLogger(__name__)
 
-_CACHE_FORMAT = 5
+_CACHE_FORMAT = 6
 
 
 class FhirContext:

@@ -94,6 +94,8 @@ class ElementDef:
     is_array: bool = False
     _keys: dict[str, tuple[ElementDef, TypeRef | None]] | None = None
     _required: tuple[ElementDef, ...] | None = None
+    value_constraints: bool | None = None
+    """Set by the validator: whether a primitive holding a value has constraints besides ele-1."""
 
     def __post_init__(self) -> None:
         self.is_choice = self.name.endswith("[x]")

@@ -43,7 +43,6 @@ class FhirValidator:
         self.ctx = ctx
         self._slices = SliceMatcher(self)
         self._plans: dict[tuple[int, int], tuple[_Planned, ...]] = {}
-        self._needs_value_plan: dict[int, bool] = {}
         self._plan_owners: list[tuple[ElementDef, ElementDef | None]] = []  # keeps ids in _plans alive
 
     # ------------------------------------------------------------------ entry points
@@ -359,9 +358,15 @@ class FhirValidator:
                 f"Only one type of '{child.name}' may be given, found: {names}.",
                 child.id,
             )
-        items: list[tuple[Any, Any, TypeRef | None, str]] = []
-        for name, tref in entries:
-            items.extend(self._items(run, value.get(name), value.get("_" + name), child, tref, path, name))
+        if len(entries) == 1:
+            name, tref = entries[0]
+            items = self._items(run, value.get(name), value.get("_" + name), child, tref, path, name)
+        else:
+            items = []
+            for name, tref in entries:
+                items.extend(
+                    self._items(run, value.get(name), value.get("_" + name), child, tref, path, name)
+                )
         count = len(items)
         if count < child.min:
             run.add(
@@ -543,7 +548,10 @@ class FhirValidator:
                 )
             elif type_struct is not None:
                 self.walk(run, ext, type_struct.root, type_struct, path, code, elem.path)
-        if value is None or ext is not None or self._value_plan(elem):
+        needed = elem.value_constraints
+        if needed is None:
+            needed = elem.value_constraints = self._value_plan(elem)
+        if value is None or ext is not None or needed:
             self._constraints(run, value, ext, elem, code, path)
 
     def _extension(
@@ -703,11 +711,7 @@ class FhirValidator:
         The only constraint most primitives carry is ele-1 ("hasValue() or children"), which a
         primitive holding a value satisfies by definition.
         """
-        answer = self._needs_value_plan.get(id(elem))
-        if answer is None:
-            answer = any(native is not ele_1 for _, native in self._constraint_plan(elem, None))
-            self._needs_value_plan[id(elem)] = answer
-        return answer
+        return any(native is not ele_1 for _, native in self._constraint_plan(elem, None))
 
     def _constraints(
         self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -775,16 +774,3 @@ def test_allowed_changes_pass_the_checks(registry: PackageRegistry) -> None:
     assert s["Observation.status"]["binding"]["valueSet"] == "http://example.ma/fhir/ValueSet/status"
     assert s["Observation.code"]["binding"]["valueSet"] == "http://hl7.org/fhir/ValueSet/observation-codes"
     assert s["Observation.code"]["binding"]["strength"] == "required"
-
-
-def test_typical_profile_takes_milliseconds(registry: PackageRegistry) -> None:
-    sds = load_fixtures()
-    resolver = Layered(registry, *sds)
-    SnapshotGenerator(resolver).ensure_snapshot(sds[0])  # warm the core trees
-    start = time.perf_counter()
-    gen = SnapshotGenerator(resolver)
-    for url in ("ma-patient", "ma-lab-result"):
-        sd = resolver.resolve(MA + url)
-        assert sd is not None
-        gen.ensure_snapshot(sd)
-    assert time.perf_counter() - start < 0.25  # measured: ~10 ms for both
