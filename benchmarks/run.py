@@ -175,6 +175,23 @@ def main() -> None:
                     emit(f"throughput_{label}", rate, "resources/s")
                     if errors:
                         emit(f"errors_{label}", errors, "issues")
+            sds = [
+                json.loads(f.read_text()) for f in sorted((ma / "package").glob("StructureDefinition-*.json"))
+            ]
+            fresh = FhirContext.create([ma])
+            t0 = time.perf_counter()
+            for sd in sds:
+                fresh.snapshots.ensure_snapshot(sd)
+            emit("snapshot_generation_per_profile", (time.perf_counter() - t0) / len(sds) * 1000, "ms")
+        example = json.loads(
+            (ROOT.parent / "shared" / "fhir-r4-examples" / "patient-example.json").read_text()
+        )
+        xml = ctx.xml.to_xml(example)
+        n = 300
+        t0 = time.perf_counter()
+        for _ in range(n):
+            ctx.xml.to_json(xml)
+        emit("xml_to_json_patient_example", n / (time.perf_counter() - t0), "resources/s")
         bundle = transaction(50)
         rate, errors = throughput(v, bundle, seconds)
         emit("throughput_transaction_bundle_50", rate * 50, "resources/s")
