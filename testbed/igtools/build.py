@@ -134,25 +134,30 @@ def render_value(value: Any, source: IgSource) -> Any:
     return value
 
 
-def render_file(path: Path, source: IgSource) -> Any:
-    """Render one template file and parse it (YAML or JSON).
+def render_text(text: str, context: dict[str, Any], *, label: str = "<source>", as_json: bool = False) -> Any:
+    """Render one template with the given settings and parse the result (YAML, or JSON).
 
     Raises:
-        PackageError: an undefined setting, a template syntax error or invalid YAML/JSON, with the file.
+        PackageError: an undefined setting, a template syntax error or invalid YAML/JSON, naming ``label``.
     """
-    env = _environment()
     try:
-        text = env.from_string(path.read_text(encoding="utf-8")).render(source.context())
+        rendered = _environment().from_string(text).render(context)
     except jinja2.UndefinedError as exc:
-        raise PackageError(f"{path}: {exc.message}; define it under 'settings' in ig.yaml.") from exc
+        raise PackageError(f"{label}: {exc.message}; define it under 'settings' in ig.yaml.") from exc
     except jinja2.TemplateSyntaxError as exc:
-        raise PackageError(f"{path}:{exc.lineno}: template error: {exc.message}.") from exc
+        raise PackageError(f"{label}:{exc.lineno}: template error: {exc.message}.") from exc
     try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return json.loads(rendered) if as_json else yaml.safe_load(rendered)
     except (yaml.YAMLError, ValueError) as exc:
-        raise PackageError(
-            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} after rendering: {exc}"
-        ) from exc
+        kind = "JSON" if as_json else "YAML"
+        raise PackageError(f"{label}: not valid {kind} after rendering: {exc}") from exc
+
+
+def render_file(path: Path, source: IgSource) -> Any:
+    """Render one template file of an IG source folder and parse it (YAML or JSON)."""
+    return render_text(
+        path.read_text(encoding="utf-8"), source.context(), label=str(path), as_json=path.suffix == ".json"
+    )
 
 
 def _sources(folder: Path) -> list[Path]:

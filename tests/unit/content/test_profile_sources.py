@@ -27,10 +27,11 @@ import pytest
 import yaml
 from jinja2 import meta
 
+from testbed.core.errors import PackageError
 from testbed.core.issues import Issue, Severity
 from testbed.fhir.context import FhirContext
 from testbed.fhir.validator import FhirValidator
-from testbed.igtools.build import build_package
+from testbed.igtools.build import build_package, render_text
 from testbed.requirements import RequirementCatalogue, Vocabulary
 
 PACKAGE = Path(__file__).resolve().parents[3] / "profiles" / "ma.smr.core"
@@ -95,9 +96,8 @@ SMR_RESOURCES = {  # resource types the §5 transactions SMR-T1..T11 name
 
 
 def render(text: str, settings: dict[str, Any] | None = None) -> Any:
-    """Render a source with Jinja2 (an undefined variable is an error) and parse the YAML."""
-    out = jinja2.Template(text, undefined=jinja2.StrictUndefined).render(**(settings or SETTINGS))
-    return yaml.safe_load(out)
+    """Render a source as `testbed ig build` does (an undefined variable is an error) and parse the YAML."""
+    return render_text(text, settings or SETTINGS)
 
 
 def template_variables(text: str) -> set[str]:
@@ -244,7 +244,7 @@ def test_only_the_package_settings_are_templated() -> None:
 
 
 def test_rendering_refuses_an_unknown_setting() -> None:
-    with pytest.raises(jinja2.UndefinedError):
+    with pytest.raises(PackageError, match="'publisher' is undefined"):
         render('url: "{{ canonical }}/x"\npublisher: "{{ publisher }}"\n')
 
 

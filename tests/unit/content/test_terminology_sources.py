@@ -14,12 +14,12 @@ from typing import Any
 
 import jinja2
 import pytest
-import yaml
 from jinja2 import meta
 
-from testbed.core.errors import TerminologyError
+from testbed.core.errors import PackageError, TerminologyError
 from testbed.fhir.context import FhirContext
 from testbed.fhir.validator import FhirValidator
+from testbed.igtools.build import render_text
 from testbed.packages import PackageRegistry
 from testbed.terminology import TerminologyService, check_ucum
 
@@ -55,9 +55,8 @@ ARABIC_RANGES = ((0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 
 
 
 def render(text: str, **settings: str) -> dict[str, Any]:
-    """Render a source with Jinja2 (undefined variables are errors) and parse the YAML."""
-    out = jinja2.Template(text, undefined=jinja2.StrictUndefined).render(**(settings or SETTINGS))
-    data = yaml.safe_load(out)
+    """Render a source as `testbed ig build` does (undefined variables are errors) and parse the YAML."""
+    data = render_text(text, settings or SETTINGS)
     assert isinstance(data, dict), "a source must render to a YAML mapping"
     return data
 
@@ -204,7 +203,7 @@ def test_only_the_package_settings_are_templated(texts: dict[str, str]) -> None:
 def test_rendering_refuses_an_unknown_setting() -> None:
     text = 'url: "{{ canonical }}/CodeSystem/x"\npublisher: "{{ publisher }}"\n'
     assert template_variables(text) == {"canonical", "publisher"}
-    with pytest.raises(jinja2.UndefinedError):
+    with pytest.raises(PackageError, match="'publisher' is undefined"):
         render(text)
 
 
