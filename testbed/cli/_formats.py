@@ -30,7 +30,7 @@ def render_text(outcomes: list[ValidationOutcome], *, show_info: bool = False) -
             lines.append(f"    {issue.severity.value:<11} {where}: {issue.message}{rule}{reqs}")
     failed = sum(1 for o in outcomes if not o.valid)
     lines.append(f"{len(outcomes)} input(s): {len(outcomes) - failed} valid, {failed} invalid")
-    packages = sorted({f"{k}#{v}" for o in outcomes for k, v in o.versions.items() if "://" not in k})
+    packages = sorted({f"{k}#{v}" for o in outcomes for k, v in o.versions.items() if ":" not in k})
     if packages:
         lines.append(f"checked with: {', '.join(packages)}")
     return "\n".join(lines)
