@@ -43,6 +43,7 @@ def test_exit_codes_and_text(bad: Path) -> None:
     code, out = run("validate", str(GOOD), str(bad))
     assert code == 1
     assert "FAIL" in out and "Patient.foo" in out and "2 input(s): 1 valid, 1 invalid" in out
+    assert out.rstrip().endswith("checked with: hl7.fhir.r4.core#4.0.1")
     assert run("validate", "/does/not/exist")[0] == 2
     assert run("validate")[0] == 2
     assert run("validate", "--profile", "http://example.org/none", str(GOOD))[0] == 2
