@@ -23,6 +23,8 @@ class SliceMatcher:
     def __init__(self, validator: FhirValidator) -> None:
         self._v = validator
         self._expected: dict[tuple[int, str], tuple[str, Any]] = {}
+        self._indexes: dict[tuple[int, tuple[Discriminator, ...]], dict[str, int] | None] = {}
+        self._index_owners: list[list[ElementDef]] = []  # keeps the ids used as keys alive
 
     def process(
         self, run: Run, items: list[Item], sliced: ElementDef, struct: CompiledStructure, location: str
@@ -105,6 +107,14 @@ class SliceMatcher:
         discriminators: tuple[Discriminator, ...],
         struct: CompiledStructure,
     ) -> int | None:
+        index = self._value_index(slices, discriminators, struct)
+        if index is not None:
+            hits = [
+                index[a]
+                for a in self._values(run, item[0], discriminators[0].path)
+                if type(a) is str and a in index
+            ]
+            return min(hits) if hits else None
         for i, s in enumerate(slices):
             if not discriminators:
                 trial = run.child()
@@ -115,6 +125,30 @@ class SliceMatcher:
             if all(self._discriminator_ok(run, item, s, d, struct) for d in discriminators):
                 return i
         return None
+
+    def _value_index(
+        self, slices: list[ElementDef], discriminators: tuple[Discriminator, ...], struct: CompiledStructure
+    ) -> dict[str, int] | None:
+        """For one value/pattern discriminator whose slices all fix a string: string → first slice index.
+
+        Equality of strings is what both fixed and pattern matching mean for a primitive, so one lookup
+        replaces trying every slice in turn; any other slicing returns None and is matched slice by slice.
+        """
+        key = (id(slices), discriminators)
+        if key in self._indexes:
+            return self._indexes[key]
+        index: dict[str, int] | None = None
+        if len(discriminators) == 1 and discriminators[0].type in ("value", "pattern") and slices:
+            index = {}
+            for i, s in enumerate(slices):
+                kind, expected = self._expected_at(s, discriminators[0].path, struct)
+                if kind not in ("fixed", "pattern") or type(expected) is not str:
+                    index = None
+                    break
+                index.setdefault(expected, i)
+        self._indexes[key] = index
+        self._index_owners.append(slices)
+        return index
 
     def _discriminator_ok(
         self, run: Run, item: Item, s: ElementDef, d: Discriminator, struct: CompiledStructure
