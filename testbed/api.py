@@ -76,7 +76,9 @@ class Validator:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            return _fatal(str(path), "unknown", f"The file cannot be read: {exc.strerror or exc}.")
+            return ValidationOutcome.fatal(
+                str(path), "unknown", f"The file cannot be read: {exc.strerror or exc}."
+            )
         return self.validate_bytes(data, label=str(path))
 
     def validate_bytes(self, data: bytes, *, label: str) -> ValidationOutcome:
@@ -93,15 +95,15 @@ class Validator:
         if standard is Standard.FHIR_NDJSON:
             return self._guarded(label, lambda: self._ndjson(data, label))
         if standard in (Standard.CDA, Standard.HL7V2):
-            return _fatal(
+            return ValidationOutcome.fatal(
                 label,
                 standard.family,
                 f"This looks like {standard.family.upper()} content; this "
                 "version of testbed validates FHIR only.",
             )
         if not data.strip():
-            return _fatal(label, "unknown", "The file is empty.")
-        return _fatal(
+            return ValidationOutcome.fatal(label, "unknown", "The file is empty.")
+        return ValidationOutcome.fatal(
             label,
             "unknown",
             "The content is neither FHIR JSON nor FHIR XML (nor CDA or HL7 v2): "
@@ -133,7 +135,7 @@ class Validator:
             result: ValidationOutcome = func()
             return result
         except RecursionError:
-            return _fatal(label, "fhir", "The content is nested too deeply to validate.")
+            return ValidationOutcome.fatal(label, "fhir", "The content is nested too deeply to validate.")
         except Exception as exc:  # noqa: BLE001 - the testbed could not judge: say so, keep going
             log.exception("internal error while validating %s", label)
             return ValidationOutcome(
@@ -150,12 +152,6 @@ class Validator:
                     )
                 ],
             )
-
-
-def _fatal(label: str, standard: str, message: str) -> ValidationOutcome:
-    return ValidationOutcome(
-        source=label, standard=standard, issues=[Issue(Severity.FATAL, IssueCode.STRUCTURE, "", message)]
-    )
 
 
 @lru_cache(maxsize=4)

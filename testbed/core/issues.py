@@ -144,6 +144,13 @@ class ValidationOutcome:
     issues: list[Issue] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def fatal(cls, source: str, standard: str, message: str) -> ValidationOutcome:
+        """An outcome holding one fatal issue: the input could not be read as the standard it claims."""
+        return cls(
+            source=source, standard=standard, issues=[Issue(Severity.FATAL, IssueCode.STRUCTURE, "", message)]
+        )
+
     @property
     def valid(self) -> bool:
         """True when no issue is fatal or an error."""

@@ -7,7 +7,6 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from testbed.core.errors import ProfileError
 from testbed.core.settings import load_settings
 from testbed.fhir.fhirpath import FhirPathEngine
 from testbed.fhir.snapshot import SnapshotGenerator
@@ -193,11 +192,3 @@ class FhirContext:
             self._dirty = False
         except (OSError, pickle.PicklingError, RecursionError) as exc:
             log.info("could not write cache %s: %s", path, exc)
-
-
-def require_structure(ctx: FhirContext, canonical: str) -> CompiledStructure:
-    """Like :meth:`FhirContext.structure` but raising ProfileError when it is unknown."""
-    s = ctx.structure(canonical)
-    if s is None:
-        raise ProfileError(f"Profile '{canonical}' is not defined by any loaded package.")
-    return s

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Callable
 from functools import cache
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -71,12 +70,12 @@ def check_primitive(type_code: str, value: object, regex: str | None) -> str | N
         return (
             None
             if isinstance(value, bool)
-            else f"must be a JSON boolean (true or false), not {_describe(value)}"
+            else f"must be a JSON boolean (true or false), not {describe(value)}"
         )
     if type_code in NUMBER_TYPES:
         return _check_number(type_code, value)
     if not isinstance(value, str):
-        return f"must be a JSON string, not {_describe(value)}"
+        return f"must be a JSON string, not {describe(value)}"
     if type_code == "xhtml":
         return None if value.strip() else "must not be empty"
     if value == "":
@@ -94,7 +93,7 @@ def check_primitive(type_code: str, value: object, regex: str | None) -> str | N
 
 def _check_number(type_code: str, value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"must be a JSON number, not {_describe(value)}"
+        return f"must be a JSON number, not {describe(value)}"
     if type_code == "decimal":
         return None
     if isinstance(value, float) and not value.is_integer():
@@ -109,7 +108,8 @@ def _check_number(type_code: str, value: object) -> str | None:
     return None
 
 
-def _describe(value: object) -> str:
+def describe(value: object) -> str:
+    """A short description of a JSON value for messages."""
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"
     if isinstance(value, str):
@@ -127,11 +127,3 @@ def _describe(value: object) -> str:
 
 def _clip(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def describe(value: object) -> str:
-    """A short description of a JSON value for messages."""
-    return _describe(value)
-
-
-PrimitiveChecker = Callable[[str, object, "str | None"], "str | None"]

@@ -57,12 +57,11 @@ class FhirValidator:
             profiles: Canonical URLs of profiles to check besides those in ``meta.profile``.
             label: What to call the input in the outcome.
         """
-        outcome = ValidationOutcome(source=label, standard="fhir")
         if not isinstance(resource, dict):
-            outcome.issues.append(
-                _fatal(f"The content is {describe(resource)}, not a FHIR resource (a JSON object).")
+            return ValidationOutcome.fatal(
+                label, "fhir", f"The content is {describe(resource)}, not a FHIR resource (a JSON object)."
             )
-            return outcome
+        outcome = ValidationOutcome(source=label, standard="fhir")
         rtype = resource.get("resourceType")
         path = rtype if isinstance(rtype, str) else "$this"
         run = Run(root=resource, resource=resource, resource_path=path, container=resource)
@@ -79,11 +78,15 @@ class FhirValidator:
         try:
             data = json.loads(text, object_pairs_hook=_no_duplicates)
         except _DuplicateKey as exc:
-            return _fatal_outcome(label, f"The JSON has the property '{exc.key}' twice in one object.")
+            return ValidationOutcome.fatal(
+                label, "fhir", f"The JSON has the property '{exc.key}' twice in one object."
+            )
         except (ValueError, UnicodeDecodeError) as exc:
-            return _fatal_outcome(label, f"The content is not valid JSON: {exc}.")
+            return ValidationOutcome.fatal(label, "fhir", f"The content is not valid JSON: {exc}.")
         except RecursionError:
-            return _fatal_outcome(label, "The JSON is nested too deeply to be a FHIR resource.")
+            return ValidationOutcome.fatal(
+                label, "fhir", "The JSON is nested too deeply to be a FHIR resource."
+            )
         return self.validate(data, profiles=profiles, label=label)
 
     def validate_xml_text(
@@ -103,7 +106,7 @@ class FhirValidator:
                 )
             return outcome
         except ValueError as exc:
-            return _fatal_outcome(label, f"The FHIR XML cannot be read: {exc}")
+            return ValidationOutcome.fatal(label, "fhir", f"The FHIR XML cannot be read: {exc}")
         return self.validate(resource, profiles=profiles, label=label)
 
     def conforms(self, value: Any, profile: str, run: Run, path: str) -> bool:
@@ -175,19 +178,18 @@ class FhirValidator:
     ) -> list[CompiledStructure]:
         meta = res.get("meta")
         declared = meta.get("profile") if isinstance(meta, dict) and not only_given else None
-        urls: list[tuple[str, str]] = []
+        urls: list[tuple[str, str, bool]] = []  # (canonical, location, asked for by the caller)
         if isinstance(declared, list):
             urls.extend(
-                (u, f"{path}.meta.profile[{i}]") for i, u in enumerate(declared) if isinstance(u, str)
+                (u, f"{path}.meta.profile[{i}]", False) for i, u in enumerate(declared) if isinstance(u, str)
             )
-        urls.extend((u, path) for u in extra)
+        urls.extend((u, path, True) for u in extra)
         out: list[CompiledStructure] = []
-        for url, where in urls:
+        for url, where, asked in urls:
             structure = self.ctx.structure(url)
             if structure is None:
-                severity = E if (url, path) in ((u, path) for u in extra) else W
                 run.add(
-                    severity,
+                    E if asked else W,
                     IssueCode.NOT_FOUND,
                     where,
                     f"Profile '{url}' is not defined by any loaded package, so the resource was not checked "
@@ -803,11 +805,3 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _DuplicateKey(k)
         out[k] = v
     return out
-
-
-def _fatal(message: str) -> Issue:
-    return Issue(Severity.FATAL, IssueCode.STRUCTURE, "", message)
-
-
-def _fatal_outcome(label: str, message: str) -> ValidationOutcome:
-    return ValidationOutcome(source=label, standard="fhir", issues=[_fatal(message)])

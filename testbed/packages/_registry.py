@@ -418,11 +418,6 @@ class PackageRegistry:
         for entry in ordered:
             yield self._materialize(entry)
 
-    def entries_meta(self, resource_type: str) -> Iterator[tuple[str | None, str | None, dict[str, Any]]]:
-        """(url, id, index metadata) for each resource of this type, without reading the files."""
-        for e in self._by_type.get(resource_type, []):
-            yield e.url, e.id, e.meta
-
     def package_of(self, canonical: str) -> str | None:
         """``name#version`` of the package that defines this canonical, if loaded."""
         url = canonical.partition("|")[0]
