@@ -14,9 +14,6 @@ if TYPE_CHECKING:
     from testbed.fhir.validator import FhirValidator
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "fhir-r4-examples"
-if not EXAMPLES.is_dir():
-    EXAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fhir-r4-examples"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
