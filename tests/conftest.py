@@ -10,8 +10,10 @@ import pytest
 from testbed.packages import PackageRegistry
 
 if TYPE_CHECKING:
+    from testbed.api import Validator
     from testbed.fhir.context import FhirContext
     from testbed.fhir.validator import FhirValidator
+    from testbed.national import NationalContent
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "fhir-r4-examples"
 
@@ -35,3 +37,19 @@ def validator(fhir_context: FhirContext) -> FhirValidator:
     from testbed.fhir.validator import FhirValidator
 
     return FhirValidator(fhir_context)
+
+
+@pytest.fixture(scope="session")
+def ma_validator(tmp_path_factory: pytest.TempPathFactory) -> Validator:
+    """The library validator with the national packages of ``profiles/`` loaded (shared by the session)."""
+    from testbed.api import Validator
+
+    return Validator()
+
+
+@pytest.fixture(scope="session")
+def national(ma_validator: Validator) -> NationalContent:
+    """The national names declared by ``profiles/ma.smr.core``."""
+    from testbed.national import NationalContent
+
+    return NationalContent.from_registry(ma_validator.context.registry)
