@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import json
 import os
 import subprocess
@@ -25,6 +26,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 TEST_IG = ROOT / "tests" / "fixtures" / "test-ig"
+PARTS = [
+    "synthetic_journeys",
+    "synthetic_render",
+    "hl7v2",
+    "cda",
+    "security",
+    "simulator",
+    "scenarios",
+    "reporting",
+    "fuzz",
+]
+"""Benchmark modules of the other parts; each has ``run(full: bool) -> list[dict(name, value, unit)]``."""
 
 
 def emit(name: str, value: float, unit: str) -> None:
@@ -138,8 +151,16 @@ def main() -> None:
     parser.add_argument(
         "--full", action="store_true", help="longer measurements (10 s per figure instead of 2 s)"
     )
+    parser.add_argument("--only", nargs="*", default=None, help=f"run only these parts: {', '.join(PARTS)}")
     args = parser.parse_args()
     seconds = 10.0 if args.full else 2.0
+    if args.only:
+        for part in PARTS:
+            if part in args.only:
+                module = importlib.import_module(f"benchmarks.{part}")
+                for figure in module.run(full=args.full):
+                    emit(str(figure["name"]), float(figure["value"]), str(figure["unit"]))
+        return
     os.environ.setdefault("TESTBED_PROFILES", "")
     from testbed.fhir.context import FhirContext
     from testbed.fhir.validator import FhirValidator
@@ -204,6 +225,11 @@ def main() -> None:
         emit("cold_start_first_run_empty_cache", cold_start(one, ig, cache), "s")
         emit("cold_start_validate_one", min(cold_start(one, ig, cache) for _ in range(3)), "s")
         emit("peak_rss_validate_one", peak_rss(one, ig, cache), "MB")
+    os.environ.pop("TESTBED_PROFILES", None)
+    for part in PARTS:
+        module = importlib.import_module(f"benchmarks.{part}")
+        for figure in module.run(full=args.full):
+            emit(str(figure["name"]), float(figure["value"]), str(figure["unit"]))
 
 
 if __name__ == "__main__":
