@@ -66,6 +66,24 @@ class BuildResult:
     examples: list[str] = field(default_factory=list)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping (the second would silently win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"key {key!r} is given twice",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_source(root: Path) -> IgSource:
     """Read and check ``ig.yaml`` of an IG source folder.
 
@@ -76,7 +94,7 @@ def load_source(root: Path) -> IgSource:
     if not path.is_file():
         raise PackageError(f"'{root}' is not an IG source folder: it has no ig.yaml.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         raise PackageError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -147,7 +165,7 @@ def render_text(text: str, context: dict[str, Any], *, label: str = "<source>", 
     except jinja2.TemplateSyntaxError as exc:
         raise PackageError(f"{label}:{exc.lineno}: template error: {exc.message}.") from exc
     try:
-        return json.loads(rendered) if as_json else yaml.safe_load(rendered)
+        return json.loads(rendered) if as_json else yaml.load(rendered, Loader=_StrictLoader)
     except (yaml.YAMLError, ValueError) as exc:
         kind = "JSON" if as_json else "YAML"
         raise PackageError(f"{label}: not valid {kind} after rendering: {exc}") from exc

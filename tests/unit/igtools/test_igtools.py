@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from testbed.core.errors import PackageError
-from testbed.igtools.build import build_package
+from testbed.igtools.build import build_package, render_text
 from testbed.igtools.check import check_package
 from testbed.igtools.pack import pack_package
 from testbed.packages import PackageRegistry
@@ -187,3 +187,12 @@ def test_invalid_example_must_cite_its_declared_requirements(ig: Path) -> None:
     (ig / "examples" / "bad-mrn.yaml").write_text(yaml.safe_dump(doc))
     build_package(ig)
     assert any("does not cite EX-PAT-001" in p for p in check_package(ig).problems)
+
+
+def test_a_key_given_twice_is_refused_not_silently_overwritten() -> None:
+    text = "element:\n  requirements: MA-PAT-017\n  min: 1\n  requirements: MA-PAT-019\n"
+    with pytest.raises(PackageError, match="key 'requirements' is given twice"):
+        render_text(text, {}, label="sd.yaml")
+    assert render_text("element:\n  requirements: MA-PAT-017\n", {}, label="sd.yaml") == {
+        "element": {"requirements": "MA-PAT-017"}
+    }
