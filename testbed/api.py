@@ -8,10 +8,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from testbed.cda import CdaValidator, validate_schema_only
+from testbed.core.errors import PackageError
 from testbed.core.issues import Issue, IssueCode, Severity, ValidationOutcome
 from testbed.core.settings import load_settings
 from testbed.fhir.context import FhirContext
 from testbed.fhir.validator import FhirValidator
+from testbed.hl7v2 import Hl7v2Validator
 from testbed.inputs import Standard, expand_paths, sniff
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,13 @@ def default_igs() -> list[Path]:
         if child.suffix == ".tgz" or (child / "package" / "package.json").is_file():
             found.append(child)
     return found
+
+
+class _SchemaOnlyCda:
+    """CDA checks available without national content: the normative schema only."""
+
+    def validate(self, data: bytes, label: str) -> ValidationOutcome:
+        return validate_schema_only(data, label)
 
 
 class Validator:
@@ -52,6 +62,8 @@ class Validator:
         self.fhir = FhirValidator(self.context)
         self.profiles = tuple(profiles)
         self.load_problems: list[Issue] = list(self.context.registry.problems)
+        self._cda: CdaValidator | _SchemaOnlyCda | None = None
+        self._hl7v2: Hl7v2Validator | None = None
 
     def validate(self, source: Any, *, label: str | None = None) -> ValidationOutcome:
         """Validate a file path, raw bytes, a parsed FHIR resource or a ``fhir.resources`` model.
@@ -94,13 +106,14 @@ class Validator:
             )
         if standard is Standard.FHIR_NDJSON:
             return self._guarded(label, lambda: self._ndjson(data, label))
-        if standard in (Standard.CDA, Standard.HL7V2):
-            return ValidationOutcome.fatal(
-                label,
-                standard.family,
-                f"This looks like {standard.family.upper()} content; this "
-                "version of testbed validates FHIR only.",
-            )
+        if standard is Standard.CDA:
+            return self._guarded(label, lambda: self.cda.validate(data, label), "cda")
+        if standard is Standard.HL7V2:
+            try:
+                v2 = self.hl7v2
+            except PackageError as exc:
+                return ValidationOutcome.fatal(label, "hl7v2", f"HL7 v2 messages cannot be checked: {exc}")
+            return self._guarded(label, lambda: v2.validate(data, label), "hl7v2")
         if not data.strip():
             return ValidationOutcome.fatal(label, "unknown", "The file is empty.")
         return ValidationOutcome.fatal(
@@ -130,17 +143,40 @@ class Validator:
             outcome.versions.update(inner.versions)
         return outcome
 
-    def _guarded(self, label: str, func: Any) -> ValidationOutcome:
+    @property
+    def cda(self) -> CdaValidator | _SchemaOnlyCda:
+        """The CDA validator on the same content (schema only when no national package is loaded)."""
+        if self._cda is None:
+            try:
+                self._cda = CdaValidator.from_registry(
+                    self.context.registry,
+                    terminology=self.context.terminology,
+                    identifiers=self.context.identifiers,
+                )
+            except PackageError:
+                self._cda = _SchemaOnlyCda()
+        return self._cda
+
+    @property
+    def hl7v2(self) -> Hl7v2Validator:
+        """The HL7 v2 validator on the same content."""
+        if self._hl7v2 is None:
+            self._hl7v2 = Hl7v2Validator.from_registry(
+                self.context.registry, terminology=self.context.terminology
+            )
+        return self._hl7v2
+
+    def _guarded(self, label: str, func: Any, standard: str = "fhir") -> ValidationOutcome:
         try:
             result: ValidationOutcome = func()
             return result
         except RecursionError:
-            return ValidationOutcome.fatal(label, "fhir", "The content is nested too deeply to validate.")
+            return ValidationOutcome.fatal(label, standard, "The content is nested too deeply to validate.")
         except Exception as exc:  # noqa: BLE001 - the testbed could not judge: say so, keep going
             log.exception("internal error while validating %s", label)
             return ValidationOutcome(
                 source=label,
-                standard="fhir",
+                standard=standard,
                 issues=[
                     Issue(
                         Severity.FATAL,

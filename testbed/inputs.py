@@ -28,14 +28,14 @@ class Standard(enum.Enum):
 def sniff(data: bytes, name: str = "") -> Standard:
     """Guess the standard of some bytes from their first significant characters."""
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"MSH") or head.startswith(b"\x0bMSH"):
+    if head.lstrip(b"\x0b").startswith((b"MSH", b"FHS", b"BHS")):
         return Standard.HL7V2
     if head.startswith(b"{"):
         if name.endswith(".ndjson"):
             return Standard.FHIR_NDJSON
         return Standard.FHIR_JSON
     if head.startswith(b"<"):
-        if b"urn:hl7-org:v3" in head or b"<ClinicalDocument" in head:
+        if b"urn:hl7-org:v3" in head or b"<ClinicalDocument" in head or b"<!DOCTYPE ClinicalDocument" in head:
             return Standard.CDA
         if b"http://hl7.org/fhir" in head:
             return Standard.FHIR_XML

@@ -51,8 +51,6 @@ def test_fhir_resources_model_is_checked_by_structure_definitions(api_validator:
     [
         (b"", "empty.json", "empty"),
         (b"hello", "x.txt", "neither FHIR JSON nor FHIR XML"),
-        (b"<ClinicalDocument xmlns='urn:hl7-org:v3'/>", "cda.xml", "CDA"),
-        (b"MSH|^~\\&|A|B", "m.hl7", "HL7V2"),
         (b"<x/>", "x.xml", "neither FHIR JSON nor FHIR XML"),
     ],
 )
@@ -89,3 +87,22 @@ def test_internal_error_is_reported_as_testbed_error(
     monkeypatch.setattr(api_validator.fhir, "validate", boom)
     out = api_validator.validate({"resourceType": "Patient"})
     assert out.issues[0].code is IssueCode.EXCEPTION and "testbed defect" in out.issues[0].message
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "standard"),
+    [
+        (b"<ClinicalDocument xmlns='urn:hl7-org:v3'/>", "cda.xml", "cda"),
+        (b"MSH|^~\\&|A|B", "m.hl7", "hl7v2"),
+        (b"<!DOCTYPE ClinicalDocument [<!ENTITY x SYSTEM 'file:///etc/passwd'>]><ClinicalDocument/>", "x.xml", "cda"),
+    ],
+)
+def test_v2_and_cda_inputs_are_judged_by_their_validator(
+    api_validator: Validator, tmp_path: Path, content: bytes, name: str, standard: str
+) -> None:
+    f = tmp_path / name
+    f.write_bytes(content)
+    out = api_validator.validate_file(f)
+    assert out.standard == standard
+    assert not out.valid
+    assert all(i.code.value != "exception" for i in out.issues), out.issues
