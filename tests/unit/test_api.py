@@ -94,7 +94,11 @@ def test_internal_error_is_reported_as_testbed_error(
     [
         (b"<ClinicalDocument xmlns='urn:hl7-org:v3'/>", "cda.xml", "cda"),
         (b"MSH|^~\\&|A|B", "m.hl7", "hl7v2"),
-        (b"<!DOCTYPE ClinicalDocument [<!ENTITY x SYSTEM 'file:///etc/passwd'>]><ClinicalDocument/>", "x.xml", "cda"),
+        (
+            b"<!DOCTYPE ClinicalDocument [<!ENTITY x SYSTEM 'file:///etc/passwd'>]><ClinicalDocument/>",
+            "x.xml",
+            "cda",
+        ),
     ],
 )
 def test_v2_and_cda_inputs_are_judged_by_their_validator(
