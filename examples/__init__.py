@@ -1,0 +1,1 @@
+"""Example programs that use the testbed (not part of the installed package)."""
