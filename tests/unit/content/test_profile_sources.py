@@ -77,7 +77,7 @@ NAMING_SYSTEMS = {  # id: (settings key, arc of the assigning authority OID unde
     "cnops": ("cnops", 7),
 }
 EXPECT_KEYS = frozenset({"valid", "rule", "location", "requirements", "needs", "warnings", "absent"})
-REQ_ID = re.compile(r"\bMA-[A-Z]+-[0-9]{3}\b")
+REQ_ID = re.compile(r"\bMA-[A-Z][A-Z0-9]*-[0-9]{3}\b")
 SMR_RESOURCES = {  # resource types the §5 transactions SMR-T1..T11 name
     "Patient",
     "DocumentReference",
@@ -423,7 +423,7 @@ def test_every_cited_requirement_exists(catalogue: RequirementCatalogue) -> None
         ids = _cited(text)
         cited += len(ids)
         assert not catalogue.unknown(ids), f"{path.name}: unknown requirement ids {catalogue.unknown(ids)}"
-        broken = re.findall(r"\bMA-(?![A-Z]+-[0-9]{3}\b)\S*", text)
+        broken = re.findall(r"\bMA-(?![A-Z][A-Z0-9]*-[0-9]{3}\b)\S*", text)
         assert not broken, f"{path.name}: malformed requirement id(s) {broken}"
     assert cited >= 200
 
