@@ -14,6 +14,13 @@ The same seed gives the same values on every run and machine. The tables and the
 from __future__ import annotations
 
 from testbed.synthetic._tables import SyntheticDataError
+from testbed.synthetic.journey import (
+    JourneyOptions,
+    generate_patient,
+    generate_records,
+    iter_population,
+    patient_id,
+)
 from testbed.synthetic.model import (
     DATA_DIR_ENV,
     DEFAULT_REFERENCE_DATE,
@@ -31,6 +38,7 @@ from testbed.synthetic.model import (
     Vaccination,
 )
 from testbed.synthetic.provider import Address, MoroccoProvider, make_faker, national_phone
+from testbed.synthetic.record import PatientRecord
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -41,8 +49,10 @@ __all__ = [
     "City",
     "ConditionPrevalence",
     "Establishment",
+    "JourneyOptions",
     "MoroccoProvider",
     "Name",
+    "PatientRecord",
     "PopulationModel",
     "Practitioner",
     "Province",
@@ -50,6 +60,10 @@ __all__ = [
     "Specialty",
     "SyntheticDataError",
     "Vaccination",
+    "generate_patient",
+    "generate_records",
+    "iter_population",
     "make_faker",
     "national_phone",
+    "patient_id",
 ]

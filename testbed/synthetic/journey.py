@@ -178,7 +178,8 @@ def _records(engine: Engine, pid: str, seed_text: str, index: int) -> tuple[Pati
         tuple(j.prescriptions),
         tuple(j.allergies),
         tuple(j.immunizations),
-        tuple(j.documents),
+        # A document names its patient by INS (framework §6): without one it cannot be shared yet.
+        tuple(j.documents) if identity.ins else (),
         consent,
         None,
         None,
@@ -305,7 +306,6 @@ def _duplicate(j: Journey, person: Person, survivor: PatientRecord) -> PatientRe
         None,
         (encounter,),
         observations=tuple(dup.observations),
-        documents=tuple(dup.documents),
         duplicate_of=survivor.id,
         extra={"merged": merged.isoformat(timespec="seconds")},
     )

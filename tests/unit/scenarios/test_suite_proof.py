@@ -16,6 +16,8 @@ import pytest
 
 from testbed.scenarios.schema import content_dir
 
+from .test_v2_scenarios import SKIP_VALIDATION_FAILS
+
 ROOT = Path(__file__).resolve().parents[3]
 SEED = 20260101
 
@@ -44,6 +46,7 @@ REJECTIONS = {
     "smr-t8-reject-consent-no-organization",
     "smr-t8-reject-consent-no-patient",
 }
+REJECTIONS |= SKIP_VALIDATION_FAILS
 AUDITS = {
     "smr-t9-audit-break-the-glass",
     "smr-t9-audit-consent",
