@@ -362,7 +362,7 @@ def test_agree_fails_when_the_identity_differs(how: str, record: Any, national_c
 
     aspect = how.split("-")[0]
     patient = _broken_patient(record.resource, how, national_content)
-    for source in ({"v2": record.v2.a04}, {"cda": record.cda.text(0)}):
+    for source in ({"v2": record.v2.a04}, {"cda": record.cda.text(0)}, {"fhir": record.resource}):
         with pytest.raises(StepFailure, match=aspect.replace("_", " ")):
             _judge("agree", _reply(patient), {**source, "compare": [aspect]}, national_content)
 
