@@ -143,7 +143,8 @@ def tls_is_secure(ctx: CheckContext, args: Any) -> Detail | None:
     """The ``tls`` step's report shows what is asked.
 
     ``chain`` trusted, ``hostname`` named by the certificate, protocol at least ``negotiated_min``,
-    versions ``refuses``/``accepts``, ``plaintext_refused``, ``client_cert_required``.
+    versions ``refuses``/``accepts``, ``plaintext_refused``, ``hsts`` (a sound Strict-Transport-Security
+    header on an HTTPS reply), ``client_cert_required``.
     """
     ex = ctx.require_subject()
     report = ex.reply_json() if ex.protocol == "tls" else None
@@ -154,6 +155,7 @@ def tls_is_secure(ctx: CheckContext, args: Any) -> Detail | None:
     said = _certificate(report, args)
     said += _versions(report, args)
     said += _plaintext(report, args)
+    said += _hsts(report, args)
     said += _client_cert(report, args)
     return Detail(message="; ".join(said))
 
@@ -227,6 +229,19 @@ def _plaintext(report: dict[str, Any], args: dict[str, Any]) -> list[str]:
     return ["plain HTTP refused" + (f" (HTTP {status})" if status else "")]
 
 
+def _hsts(report: dict[str, Any], args: dict[str, Any]) -> list[str]:
+    if not args.get("hsts"):
+        return []
+    found = report.get("hsts")
+    if not isinstance(found, dict):
+        raise StepError("the 'tls' step did not run the 'hsts' probe")
+    if not found.get("answered"):
+        raise StepFailure(f"no HTTPS reply to look for HSTS in: {found.get('error')}")
+    if found.get("problems"):
+        raise StepFailure("; ".join(found["problems"]), expected="Strict-Transport-Security: max-age>0")
+    return [f"HSTS {found.get('value')}"]
+
+
 def _client_cert(report: dict[str, Any], args: dict[str, Any]) -> list[str]:
     if not args.get("client_cert_required"):
         return []
@@ -258,8 +273,10 @@ def _five_ws(event: dict[str, Any], args: dict[str, Any], since: datetime, until
     """What an AuditEvent fails to say of who, when, where from and why (empty: all said)."""
     missing = []
     agents = [a for a in event.get("agent") or [] if isinstance(a, dict)]
-    named = {((a.get("who") or {}).get("identifier") or {}).get("value") for a in agents}
-    absent = [w for w in args.get("who") or [] if w not in named]
+    named = {((a.get("who") or {}).get("identifier") or {}).get("value") for a in agents} - {None, ""}
+    if "who" in args and not named:
+        missing.append("who: no agent is identified (an INPE or a system id)")
+    absent = [w for w in args.get("who") or [] if w and w not in named]  # "": an identity the run lacks
     if absent:
         missing.append(f"who: {', '.join(absent)} not named by any agent")
     if args.get("when"):

@@ -6,12 +6,13 @@ that the server has to read it; its reply (or ACK) is the subject, judged by ``r
 it is never held in memory, and only its size and SHA-256 are recorded.
 
 ``tls`` runs the probes of :mod:`testbed.security.tls` against the host and port of the FHIR base and
-records what they found (protocol, chain, hostname, versions accepted, plaintext answer, whether a
-client certificate is required); the ``tls_secure`` assertion judges it.
+records what they found (protocol, chain, hostname, versions accepted, plaintext answer, HSTS header,
+whether a client certificate is required); the ``tls_secure`` assertion judges it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import socket
@@ -35,22 +36,24 @@ if TYPE_CHECKING:
 CLOSED_WHILE_SENDING = "closed-while-sending"
 CANARY_NOTE = "hostile-canary: "
 _MLLP_READ_LIMIT = 1 << 20
+_KEPT_HOSTILE = 4096  # a deeply nested body kept whole would break the JSON readers of the run folder
 _TLS_VERSIONS = {"1.0": "TLSv1", "1.1": "TLSv1.1", "1.2": "TLSv1.2", "1.3": "TLSv1.3"}
 
 
-def _recorded_body(content: bytes) -> dict[str, Any]:
-    """A body as recorded, never parsed (a hostile body may break a JSON parser)."""
+def _recorded_body(content: bytes, limit: int = MAX_BODY) -> dict[str, Any]:
+    """A body as recorded, never parsed (a hostile body may break a JSON parser).
+
+    Beyond ``limit`` bytes only its start, size and SHA-256 are kept (the scenario makes it again).
+    """
     if not content:
         return {"format": "empty"}
     out: dict[str, Any] = {}
-    if len(content) > MAX_BODY:
+    if len(content) > limit:
         out.update(truncated=True, size=len(content), sha256=sha256_hex(content))
-        content = content[:MAX_BODY]
+        content = content[:limit]
     try:
         out.update(format="text", value=content.decode("utf-8"))
     except UnicodeDecodeError:
-        import base64
-
         out.update(format="base64", value=base64.b64encode(content).decode("ascii"))
     return out
 
@@ -97,7 +100,7 @@ def _send_body(rt: ScenarioRuntime, args: dict[str, Any], payload: h.HttpPayload
         }
     else:
         content = payload.content
-        recorded = _recorded_body(payload.content)
+        recorded = _recorded_body(payload.content, _KEPT_HOSTILE)
     request: dict[str, Any] = {
         "method": args.get("method", "POST"),
         "url": url,
@@ -292,9 +295,24 @@ def tls_report(base_url: str, tls: Any, probes: list[str], path: str, timeout: f
             "location": plain.location,
             "error": plain.error,
         }
+    if "hsts" in probes:
+        report["hsts"] = _hsts(base_url, tls, path, timeout)
     if "client_cert" in probes:
         report["client_cert"] = _without_client_cert(base_url, tls, path, timeout)
     return report
+
+
+def _hsts(base_url: str, tls: Any, path: str, timeout: float) -> dict[str, Any]:
+    """The Strict-Transport-Security header of a GET over the verified connection, and its problems."""
+    from testbed.security.tls import check_hsts
+
+    try:
+        with httpx.Client(verify=tls.context(), timeout=timeout) as client:
+            response = client.get(f"{base_url.rstrip('/')}/{path}", headers={"Accept": FHIR_JSON})
+    except httpx.HTTPError as exc:
+        return {"answered": False, "error": describe_transport_error(exc)}
+    value = response.headers.get("strict-transport-security")
+    return {"answered": True, "status": response.status_code, "value": value, "problems": check_hsts(value)}
 
 
 def _without_client_cert(base_url: str, tls: Any, path: str, timeout: float) -> dict[str, Any]:
@@ -319,7 +337,7 @@ def tls_probe(rt: ScenarioRuntime, args: dict[str, Any], result: StepResult) -> 
     http = rt.services.http
     if http is None:
         raise StepSkipped("Missing the following required inputs: target")
-    probes = list(args.get("probes") or ["certificate", "versions", "plaintext", "client_cert"])
+    probes = list(args.get("probes") or ["certificate", "versions", "plaintext", "hsts", "client_cert"])
     timeout = float(args.get("timeout", 5))
     started = now_iso()
     report = tls_report(http.base_url, http.tls, probes, str(args.get("path", "metadata")), timeout)

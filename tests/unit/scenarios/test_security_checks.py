@@ -252,7 +252,7 @@ def mllp_receiver() -> Iterator[dict[str, Any]]:
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     state["address"] = f"127.0.0.1:{server.server_address[1]}"
     yield state
     server.shutdown()
@@ -314,6 +314,7 @@ def test_a_dead_mllp_listener_fails_still_up(make_services: Any, run: Run) -> No
 
 class _Metadata(BaseHTTPRequestHandler):
     redirect = False
+    hsts: str | None = None
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         if self.redirect:
@@ -325,6 +326,8 @@ class _Metadata(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/fhir+json")
         self.send_header("Content-Length", str(len(body)))
+        if self.hsts:
+            self.send_header("Strict-Transport-Security", self.hsts)
         self.end_headers()
         self.wfile.write(body)
 
@@ -334,6 +337,10 @@ class _Metadata(BaseHTTPRequestHandler):
 
 class _Redirect(_Metadata):
     redirect = True
+
+
+class _Hsts(_Metadata):
+    hsts = "max-age=31536000; includeSubDomains"
 
 
 @pytest.fixture
@@ -349,8 +356,9 @@ def tls_server(tmp_path: Path) -> Iterator[Callable[..., tuple[str, Path]]]:
         minimum: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
         mtls: bool = False,
         plain: type[BaseHTTPRequestHandler] | None = None,
+        handler: type[BaseHTTPRequestHandler] = _Hsts,
     ) -> tuple[str, Path]:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), plain or _Metadata)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), plain or handler)
         if plain is None:
             cert, key = ca.issue_server_cert(names, ips)
             context = server_ssl_context(
@@ -359,7 +367,7 @@ def tls_server(tmp_path: Path) -> Iterator[Callable[..., tuple[str, Path]]]:
             server.socket = context.wrap_socket(server.socket, server_side=True)
         server.daemon_threads = True
         servers.append(server)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         scheme = "http" if plain else "https"
         return f"{scheme}://127.0.0.1:{server.server_address[1]}/fhir", ca.ca_file
 
@@ -399,8 +407,9 @@ def test_a_sound_endpoint_passes_every_tls_check(
     base, ca = tls_server()
     services = tls_services(shared, national_content, base, TlsSettings(ca_file=ca))
     text = tls_step(
-        "certificate, versions",
-        '{chain: true, hostname: true, negotiated_min: "1.2", refuses: ["1.0", "1.1"], accepts: ["1.2"]}',
+        "certificate, versions, hsts",
+        '{chain: true, hostname: true, negotiated_min: "1.2", refuses: ["1.0", "1.1"], accepts: ["1.2"], '
+        "hsts: true}",
     )
     result = run(text, services)
     assert result.result is Result.PASS, result.failure_text()
@@ -546,6 +555,10 @@ AUDIT_ARGS = {
         ),
         (_event(purposeOfEvent=[]), "why: no purpose"),
         (_event(action="C"), "no AuditEvent"),
+        (
+            _event(agent=[{"who": {"display": "someone"}, "network": {"address": "127.0.0.1"}}]),
+            "no agent is identified",
+        ),
     ],
 )
 def test_an_audit_record_must_name_who_when_where_from_and_why(event: dict[str, Any], why: str) -> None:
@@ -588,3 +601,22 @@ def test_bad_tokens_are_made_from_a_valid_one_or_minted() -> None:
     )
     with pytest.raises(StepSkipped, match="not JWTs"):
         provider.authorization(AuthChoice(mode="custom", token="alg-none"))
+
+
+def test_an_https_reply_without_hsts_fails(
+    tls_server: Any, shared: Any, national_content: Any, run: Run
+) -> None:
+    bare, ca = tls_server(handler=_Metadata)
+    result = run(
+        tls_step("hsts", "{hsts: true}"),
+        tls_services(shared, national_content, bare, TlsSettings(ca_file=ca)),
+    )
+    assert result.result is Result.FAIL and "no Strict-Transport-Security header" in result.failure_text()
+    skipped_probe = run(
+        tls_step("certificate", "{hsts: true}"),
+        tls_services(shared, national_content, bare, TlsSettings(ca_file=ca)),
+    )
+    assert (
+        skipped_probe.result is Result.ERROR
+        and "did not run the 'hsts' probe" in skipped_probe.failure_text()
+    )

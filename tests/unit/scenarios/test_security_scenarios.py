@@ -46,12 +46,6 @@ PROOF: dict[str, set[str]] = {
         "smr-t10-other-audience-401",
         "smr-t10-alg-none-token-401",
     },
-    "skip-validation": {
-        "smr-sec-hostile-xxe-cda",
-        "smr-sec-hostile-billion-laughs-cda",
-        "smr-t8-reject-consent-no-organization",
-        "smr-t8-reject-consent-no-patient",
-    },
     "patch:jti-forgotten": {"smr-t10-assertion-replay-refused"},
     "patch:json-overflow": {"smr-sec-hostile-deep-json"},
     "patch:mllp-takes-unterminated-frame": {"smr-sec-hostile-mllp-framing"},
@@ -59,10 +53,11 @@ PROOF: dict[str, set[str]] = {
 }
 """Broken SMR (a simulator fault, or ``patch:`` a test-only defect) → the security scenarios it fails.
 
-``ignore-consent`` and ``no-audit`` fail every objection path and every audit scenario; they are proven
-over the whole suite by ``test_suite_proof``.
+``ignore-consent``, ``no-audit`` (every objection path, every audit scenario) and ``skip-validation`` (the
+rejections, and the XXE and billion-laughs documents it stores) are proven over the whole suite by
+``test_suite_proof``.
 """
-INPUT_VARIANTS = {"skip-validation", "patch:json-overflow", "patch:mllp-takes-unterminated-frame"}
+INPUT_VARIANTS = {"patch:json-overflow", "patch:mllp-takes-unterminated-frame"}
 
 
 # --- test-only defects (applied in the worker process) ---------------------------------------------
@@ -259,11 +254,14 @@ def run_reference(out: str) -> dict[str, Any]:
     RunSession.close = close_after_looking  # type: ignore[method-assign]
     result = CliRunner().invoke(main, ["run", "--seed", str(SEED), "--out", out], catch_exceptions=False)
     record = json.loads((Path(out) / "run.json").read_text())
+    report = Path(out).with_suffix(".html")
+    rendered = CliRunner().invoke(main, ["report", out, "--out", str(report)], catch_exceptions=False)
     return {
         "exit_code": result.exit_code,
         "output": result.output + log.getvalue(),
         "results": {s["id"]: s["result"] for s in record["scenarios"]},
         "folder": out,
+        "report": report.read_text() if rendered.exit_code == 0 else f"report failed: {rendered.output}",
         "why": [
             f"{s['id']}: {json.dumps(s)[:800]}"
             for s in record["scenarios"]
@@ -319,6 +317,8 @@ def test_a_run_folder_holds_no_secret(runs: dict[str, Future[Any]]) -> None:
     ]
     leaks += [f"the console or log holds {n[:12]}…" for n in needles if n in found["output"]]
     assert len(found["smr_log"]) > 100_000, "the reference SMR kept no evidence log"
+    assert len(found["report"]) > 100_000, found["report"][:2000]
+    leaks += [f"the HTML report holds {n[:12]}…" for n in needles if n in found["report"]]
     leaks += [f"the reference SMR's evidence log holds {n[:12]}…" for n in needles if n in found["smr_log"]]
     assert leaks == []
 

@@ -46,7 +46,9 @@ REJECTIONS = {
     "smr-t8-reject-consent-no-organization",
     "smr-t8-reject-consent-no-patient",
 }
-REJECTIONS |= SKIP_VALIDATION_FAILS
+REJECTIONS |= SKIP_VALIDATION_FAILS | {"smr-sec-hostile-xxe-cda", "smr-sec-hostile-billion-laughs-cda"}
+NEEDS_OPTION = {"smr-sec-mtls-required"}
+"""Omitted against the reference SMR: they need an option it does not claim by default (mTLS)."""
 AUDITS = {
     "smr-t9-audit-break-the-glass",
     "smr-t9-audit-consent",
@@ -63,12 +65,24 @@ FAULTS: dict[str, set[str]] = {
         "smr-t8-objection-include",
         "smr-t8-objection-read",
         "smr-t8-objection-search",
+        "smr-t8-objection-forward-include",
+        "smr-t8-objection-document-paths",
     },
-    "ignore-consent-include": {"smr-t8-objection-include"},
-    "no-audit": AUDITS,
+    "ignore-consent-include": {
+        "smr-t8-objection-include",
+        "smr-t8-objection-forward-include",
+        "smr-t8-objection-document-paths",
+    },
+    "no-audit": AUDITS | {"smr-t9-audit-five-ws"},
     "no-audit-search": {"smr-t9-audit-search"},
-    "accept-any-token": {"smr-t10-malformed-token-401", "smr-t10-tampered-token-401"},
-    "accept-alg-none": {"smr-t10-token-alg-none-refused"},
+    "accept-any-token": {
+        "smr-t10-malformed-token-401",
+        "smr-t10-tampered-token-401",
+        "smr-t10-expired-token-401",
+        "smr-t10-other-audience-401",
+        "smr-t10-alg-none-token-401",
+    },
+    "accept-alg-none": {"smr-t10-token-alg-none-refused", "smr-t10-alg-none-token-401"},
     "no-hsts": {"smr-sec-hsts"},
     "tls10": {"smr-sec-tls-versions"},
 }
@@ -146,7 +160,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[
 def test_the_reference_smr_passes_the_whole_suite(runs: dict[str, Future[dict[str, list[str]]]]) -> None:
     found = runs["reference"].result()
     assert found.get("fail", []) + found.get("error", []) == [], "\n".join(found.get("why", []))
-    assert len(found["pass"]) >= 65 and not found.get("skip") and not found.get("omit")
+    assert len(found["pass"]) >= 65 and not found.get("skip")
+    assert set(found.get("omit", [])) == NEEDS_OPTION
 
 
 def test_the_demo_client_passes_the_client_scenarios(runs: dict[str, Future[dict[str, list[str]]]]) -> None:
