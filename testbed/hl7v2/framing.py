@@ -42,6 +42,14 @@ def frame(message: str | bytes) -> bytes:
     return START + body + END
 
 
+def _next_block(data: bytes, start: int) -> int:
+    """Index of the next start (0x0B) or end (0x1C) block byte at or after ``start``, else ``len(data)``."""
+    vt = data.find(b"\x0b", start)
+    fs = data.find(b"\x1c", start)
+    found = [k for k in (vt, fs) if k >= 0]
+    return min(found) if found else len(data)
+
+
 class FrameDecoder:
     """Incremental MLLP decoder: ``feed`` bytes, get complete payloads and framing problems, in order."""
 
@@ -61,57 +69,69 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[bytes | FramingProblem]:
         """Consume bytes; return the payloads completed and the problems found."""
         out: list[bytes | FramingProblem] = []
-        for i, b in enumerate(data):
-            pos = self._offset + i
-            state = self._state
-            if state == "in":
-                if b == FS:
-                    self._state = "fs"
-                elif b == VT:
+        i, n = 0, len(data)
+        while i < n:
+            if self._state in ("in", "skip"):
+                # Bulk path: ordinary payload bytes up to the next start/end block, never past the size limit.
+                j = _next_block(data, i)
+                if self._state == "in":
+                    j = min(j, i + max(0, self.max_message_size - len(self._buf)))
+                    self._buf += data[i:j]
+                if j > i:
+                    i = j
+                    continue
+            self._step(data[i], self._offset + i, out)
+            i += 1
+        self._offset += n
+        return out
+
+    def _step(self, b: int, pos: int, out: list[bytes | FramingProblem]) -> None:
+        """One byte through the state machine (the bulk path in :meth:`feed` skips ordinary bytes)."""
+        state = self._state
+        if state == "in":
+            if b == FS:
+                self._state = "fs"
+            elif b == VT:
+                out.append(
+                    self._problem(
+                        "missing-end",
+                        "a new start block (0x0B) arrived before the end block "
+                        "(0x1C 0x0D) of the previous frame; that frame was dropped",
+                        pos,
+                        bytes(self._buf[:_HEAD_KEPT]),
+                    )
+                )
+                self._buf.clear()
+                self._frame_start = pos
+            else:
+                self._buf.append(b)
+                if len(self._buf) > self.max_message_size:
                     out.append(
                         self._problem(
-                            "missing-end",
-                            "a new start block (0x0B) arrived before the end block "
-                            "(0x1C 0x0D) of the previous frame; that frame was dropped",
+                            "oversize",
+                            f"the frame exceeds {self.max_message_size} bytes; it was dropped",
                             pos,
                             bytes(self._buf[:_HEAD_KEPT]),
                         )
                     )
                     self._buf.clear()
-                    self._frame_start = pos
-                else:
-                    self._buf.append(b)
-                    if len(self._buf) > self.max_message_size:
-                        out.append(
-                            self._problem(
-                                "oversize",
-                                f"the frame exceeds {self.max_message_size} bytes; it was dropped",
-                                pos,
-                                bytes(self._buf[:_HEAD_KEPT]),
-                            )
-                        )
-                        self._buf.clear()
-                        self._state = "skip"
-            elif state == "fs":
-                out.append(bytes(self._buf))
-                self._buf.clear()
-                self._state = "out"
-                if b != CR:
-                    out.append(
-                        self._problem(
-                            "missing-cr", f"the end block 0x1C is followed by 0x{b:02X}, not 0x0D", pos
-                        )
-                    )
-                    self._byte_out(b, pos, out)
-            elif state == "skip":
-                if b == FS:
-                    self._state = "skip-fs"
-            elif state == "skip-fs":
-                self._state = "out" if b == CR else "skip"
-            else:
+                    self._state = "skip"
+        elif state == "fs":
+            out.append(bytes(self._buf))
+            self._buf.clear()
+            self._state = "out"
+            if b != CR:
+                out.append(
+                    self._problem("missing-cr", f"the end block 0x1C is followed by 0x{b:02X}, not 0x0D", pos)
+                )
                 self._byte_out(b, pos, out)
-        self._offset += len(data)
-        return out
+        elif state == "skip":
+            if b == FS:
+                self._state = "skip-fs"
+        elif state == "skip-fs":
+            self._state = "out" if b == CR else "skip"
+        else:
+            self._byte_out(b, pos, out)
 
     def _byte_out(self, b: int, pos: int, out: list[bytes | FramingProblem]) -> None:
         if b == VT:

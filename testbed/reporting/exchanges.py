@@ -102,7 +102,7 @@ def _render_text(body: str, content_type: str) -> str:
     if stripped.startswith(("{", "[")):
         try:
             return json.dumps(redact_json(json.loads(body)), indent=2, ensure_ascii=False)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             pass
     if "x-www-form-urlencoded" in content_type:
         return "\n".join(f"{k}={v}" for k, v in _redact_pairs(parse_qsl(body, keep_blank_values=True)))

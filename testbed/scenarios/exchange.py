@@ -56,8 +56,8 @@ def body_json(content: bytes, content_type: str | None) -> dict[str, Any]:
         try:
             out.update(format="json", value=redact_json(json.loads(text)))
             return out
-        except ValueError:
-            pass
+        except (ValueError, RecursionError):
+            pass  # not JSON, or nested too deeply to hold as a value: recorded as text
     out.update(format="text", value=redact_text(text, ()))
     return out
 
