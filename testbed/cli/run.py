@@ -113,6 +113,12 @@ _STYLE = {"pass": "green", "fail": "red", "error": "magenta", "skip": "yellow", 
 )
 @click.option("--seed", type=int, help="Seed of the synthetic patients (default: random, recorded).")
 @click.option("--open", "open_mode", is_flag=True, help="The SMR under test asks for no authorization.")
+@click.option(
+    "--smr-db",
+    metavar="URL",
+    help="Database of the embedded reference SMR (default: SQLite in the run's work folder), "
+    "e.g. postgresql+psycopg://user:password@127.0.0.1/testbed.",
+)
 @click.option("--manual", is_flag=True, help="Without a trigger command, wait for a person to act.")
 @click.option(
     "--trigger",
@@ -201,6 +207,7 @@ def _run(**kw: Any) -> int:
         out=kw["out"],
         open_mode=kw["open_mode"],
         faults=frozenset(kw["faults"]),
+        smr_db_url=kw["smr_db"],
         announce=lambda text: console.print(f"[bold yellow]Action needed:[/] {text}"),
         command=["testbed", "run", *sys.argv[2:]] if len(sys.argv) > 1 else None,
     )

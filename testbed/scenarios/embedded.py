@@ -93,6 +93,7 @@ def start_embedded(
     open_mode: bool = False,
     faults: frozenset[str] = frozenset(),
     vendor: VendorConfig | None = None,
+    db_url: str | None = None,
 ) -> EmbeddedSmr:
     """Start the reference SMR with the testbed's clients (and the vendor's client, when given)."""
     from testbed.security.keys import generate_client_key, load_private_key, save_private_key
@@ -143,5 +144,6 @@ def start_embedded(
         clients=tuple(registrations),
         faults=frozenset(faults),
         validator=validator,
+        db_url=db_url,
     )
     return EmbeddedSmr(running, creds, vendor_id, vendor_file, vendor_inpe)

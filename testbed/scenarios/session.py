@@ -55,6 +55,7 @@ class RunOptions:
     out: Path | None = None
     open_mode: bool = False
     faults: frozenset[str] = frozenset()
+    smr_db_url: str | None = None
     timeout: float = 30.0
     inbound_timeout: float = 30.0
     trigger_timeout: float = 60.0
@@ -134,6 +135,7 @@ class RunSession:
                 open_mode=opts.open_mode,
                 faults=opts.faults,
                 vendor=vendor if need_sim else None,
+                db_url=opts.smr_db_url,
             )
         sink = ExchangeSink()
         http, tokens, ca = None, None, None

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from testbed.scenarios.exchange import Exchange, body_json, record_headers
+from testbed.security.tlscontext import set_protocol_versions
 
 DEFAULT_TIMEOUT = 30.0
 AUTH_EXTENSION = "testbed_auth"
@@ -58,11 +59,7 @@ class TlsSettings:
             ctx.load_cert_chain(str(self.client_cert), str(self.client_key) if self.client_key else None)
         if only_version is not None:
             version = _TLS_VERSIONS[only_version]
-            if version < ssl.TLSVersion.TLSv1_2:
-                # old protocol versions need the lowest OpenSSL security level to be offered at all
-                ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-            ctx.minimum_version = version
-            ctx.maximum_version = version
+            set_protocol_versions(ctx, version, version)  # legacy versions on purpose, without warnings
         return ctx
 
 
