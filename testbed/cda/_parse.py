@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from testbed.core.errors import InputError
+from testbed.core.xmlparser import safe_xml_parser
 
 V3 = "urn:hl7-org:v3"
 SDTC = "urn:hl7-org:sdtc"
@@ -59,19 +60,6 @@ class ParseLimits:
     max_elements: int = MAX_ELEMENTS
 
 
-def _parser() -> etree.XMLParser:
-    # A new parser per call: lxml parsers are not thread-safe, and they are cheap to build.
-    return etree.XMLParser(
-        resolve_entities=False,
-        load_dtd=False,
-        dtd_validation=False,
-        no_network=True,
-        huge_tree=False,
-        remove_pis=True,
-        collect_ids=False,
-    )
-
-
 def parse_cda(data: bytes, label: str = "<input>", limits: ParseLimits | None = None) -> etree._ElementTree:
     """Parse CDA bytes, refusing anything that could read files, reach the network or blow up.
 
@@ -99,7 +87,7 @@ def parse_cda(data: bytes, label: str = "<input>", limits: ParseLimits | None = 
         )
     _refuse_doctype(raw, label)
     try:
-        tree = etree.ElementTree(etree.fromstring(raw, _parser()))
+        tree = etree.ElementTree(etree.fromstring(raw, safe_xml_parser()))
     except etree.XMLSyntaxError as exc:
         line = exc.position[0] if exc.position else None
         detail = _POSITION.sub("", exc.msg or str(exc))

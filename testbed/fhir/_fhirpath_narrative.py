@@ -14,6 +14,8 @@ from functools import lru_cache
 
 from lxml import etree
 
+from testbed.core.xmlparser import safe_xml_parser
+
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
 
@@ -51,15 +53,6 @@ _SCRIPT_URL = re.compile(r"^(?:javascript|vbscript|livescript)\s*:", re.IGNORECA
 _CONTROL_AND_SPACE = re.compile(r"[\x00-\x20]+")
 _DANGEROUS_STYLE = re.compile(r"expression\s*\(|javascript\s*:|vbscript\s*:|behavior\s*:|-moz-binding", re.I)
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    dtd_validation=False,
-    huge_tree=False,
-    remove_comments=False,
-    recover=False,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +96,7 @@ def _check(div: object) -> NarrativeReport:
     if "<!DOCTYPE" in div or "<!ENTITY" in div:
         return NarrativeReport(("the XHTML must not contain a DOCTYPE or entity declarations",), (), False)
     try:
-        root = etree.fromstring(div.encode("utf-8"), _PARSER)
+        root = etree.fromstring(div.encode("utf-8"), safe_xml_parser(keep_processing_instructions=True))
     except etree.XMLSyntaxError as exc:
         return NarrativeReport((f"the XHTML is not well-formed XML: {exc}",), (), False)
     structure: list[str] = []

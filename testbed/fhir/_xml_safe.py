@@ -6,25 +6,13 @@ import re
 
 from lxml import etree
 
+from testbed.core.xmlparser import safe_xml_parser
 from testbed.fhir._xml_errors import XmlFormatError, XmlProblem
 
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 _POSITION_SUFFIX = re.compile(r", line \d+, column \d+$")
-
-
-def _parser() -> etree.XMLParser:
-    # A new parser per call: lxml parsers are not thread-safe, and they are cheap to build.
-    return etree.XMLParser(
-        resolve_entities=False,
-        load_dtd=False,
-        dtd_validation=False,
-        no_network=True,
-        huge_tree=False,
-        remove_pis=True,
-        collect_ids=False,
-    )
 
 
 def parse_xml_safely(data: bytes, label: str = "<input>") -> etree._Element:
@@ -50,7 +38,7 @@ def parse_xml_safely(data: bytes, label: str = "<input>") -> etree._Element:
     if not raw.strip():
         raise XmlFormatError(label, [XmlProblem("the input is empty, not an XML document")])
     try:
-        root = etree.fromstring(raw, _parser())
+        root = etree.fromstring(raw, safe_xml_parser())
     except etree.XMLSyntaxError as exc:
         if _doctype_line(raw) is not None:
             raise XmlFormatError(label, [_doctype_problem(raw)]) from None
