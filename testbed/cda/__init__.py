@@ -11,11 +11,11 @@ The national templates live as content in ``profiles/ma.smr.cda`` (``cda.yaml`` 
 Jinja2 templates rendered with the national names); the HL7 schemas ship in ``testbed/cda/schemas``.
 """
 
-from testbed.cda._content import BindingSpec, CdaContent, CodeSystemSpec, DocumentSpec, SectionSpec
 from testbed.cda._parse import CdaParseError, ParseLimits, parse_cda, xpath_of
 from testbed.cda._schema import SCHEMAS, cda_schema
 from testbed.cda._schematron import SchematronError
 from testbed.cda.validator import CdaValidator, validate_schema_only
+from testbed.cdacontent import BindingSpec, CdaContent, CodeSystemSpec, DocumentSpec, SectionSpec
 
 __all__ = [
     "SCHEMAS",

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from testbed.cda._content import BindingSpec, CdaContent
 from testbed.cda._parse import NS, V3, xpath_of
+from testbed.cdacontent import BindingSpec, CdaContent
 from testbed.core.issues import Issue, IssueCode, Severity
 from testbed.identifiers import CHECK_DIGITS
 from testbed.terminology import TerminologyService, check_ucum

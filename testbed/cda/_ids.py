@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from testbed.cda._content import CdaContent
 from testbed.cda._parse import V3, xpath_of
+from testbed.cdacontent import CdaContent
 from testbed.core.issues import Issue, IssueCode, Severity
 from testbed.identifiers import IdentifierRules
 from testbed.national import NationalContent

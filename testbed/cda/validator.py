@@ -15,7 +15,6 @@ from pathlib import Path
 from lxml import etree
 
 from testbed.cda._codes import CodeChecker
-from testbed.cda._content import CdaContent
 from testbed.cda._ids import IdentifierChecker
 from testbed.cda._parse import V3, CdaParseError, ParseLimits, parse_cda
 from testbed.cda._schema import schema_issues
@@ -26,6 +25,7 @@ from testbed.cda._schematron import (
     requirement_diagnostics,
     svrl_issues,
 )
+from testbed.cdacontent import CdaContent
 from testbed.core.errors import PackageError
 from testbed.core.issues import Issue, IssueCode, Severity, ValidationOutcome
 from testbed.core.settings import load_settings

@@ -18,16 +18,12 @@ Choices written down:
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import jinja2
-import yaml
 from lxml import etree
 
+from testbed.cdacontent import CdaContent, DocumentSpec
 from testbed.core.errors import PackageError
-from testbed.core.settings import load_settings
 from testbed.national import NationalContent
 from testbed.synthetic import _cda_body as body
 from testbed.synthetic._cda_body import SDTC, V3, XSI, el, names, person_name, ts
@@ -45,26 +41,6 @@ _V3_OIDS = {  # HL7 v3 code systems of the header (international OIDs, not natio
 _CDA_TYPE_ID = ("2.16.840.1.113883.1.3", "POCD_HD000040")
 
 
-@dataclass(frozen=True, slots=True)
-class _Section:
-    key: str
-    template: str
-    code: str
-    display: str
-    title: str
-    required: bool
-    entries: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _DocType:
-    template: str
-    code: str
-    display: str
-    title: str
-    sections: tuple[_Section, ...]
-
-
 class CdaRenderer:
     """Renders the documents of a :class:`PatientRecord` as CDA R2 XML (UTF-8 bytes).
 
@@ -79,17 +55,9 @@ class CdaRenderer:
 
     def __init__(self, national: NationalContent, *, content: Path | None = None) -> None:
         self.national = national
-        folder = content or _find_content()
-        data = _load_layout(folder, national)
-        try:
-            self.header_template = str(data["header"]["template"])
-            self.doc_types = {str(k): _doc_type(v) for k, v in dict(data["documents"]).items()}
-            self.oids: dict[str, str] = {}
-            for cs in data.get("codeSystems") or []:
-                for uri in (cs["uri"], *(cs.get("aliases") or ())):
-                    self.oids[str(uri)] = str(cs["oid"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PackageError(f"{folder / 'cda.yaml'}: malformed CDA content ({exc}).") from None
+        self.content = CdaContent.load(national, content)
+        self.header_template = self.content.header.template
+        self.doc_types = self.content.documents
         self.realm = national.realm_code or national.country_code
 
     def documents(self, record: PatientRecord) -> list[tuple[DocumentRecord, bytes]]:
@@ -164,12 +132,10 @@ class CdaRenderer:
 
     def oid(self, system: str) -> str:
         """The OID of a FHIR code system URI, from the CDA content."""
-        try:
-            return self.oids[system]
-        except KeyError:
-            raise ValueError(
-                f"code system '{system}' has no OID in the CDA content (cda.yaml codeSystems)"
-            ) from None
+        oid = self.content.oid_of(system)
+        if oid is None:
+            raise ValueError(f"code system '{system}' has no OID in the CDA content (cda.yaml codeSystems)")
+        return oid
 
     def inpe(self, parent: etree._Element, value: str) -> None:
         """Append an ``id`` carrying an INPE."""
@@ -267,7 +233,12 @@ class CdaRenderer:
     # ------------------------------------------------------------------------------------------- body
 
     def _body(
-        self, structured: etree._Element, record: PatientRecord, doc: DocumentRecord, spec: _DocType, uid: str
+        self,
+        structured: etree._Element,
+        record: PatientRecord,
+        doc: DocumentRecord,
+        spec: DocumentSpec,
+        uid: str,
     ) -> None:
         placed: dict[str, list[Entry]] = {s.key: [] for s in spec.sections}
         for entry in record.entries(doc.entry_ids):
@@ -303,47 +274,3 @@ class CdaRenderer:
 
 def _oid(system: str) -> str:
     return system.removeprefix("urn:oid:")
-
-
-def _doc_type(raw: dict[str, Any]) -> _DocType:
-    sections = tuple(
-        _Section(
-            str(s["key"]),
-            str(s["template"]),
-            str(s["code"]),
-            str(s.get("display") or ""),
-            str(s["title"]),
-            bool(s.get("required", False)),
-            tuple(str(e) for e in s.get("entries") or ()),
-        )
-        for s in raw["sections"]
-    )
-    code = raw["code"]
-    return _DocType(
-        str(raw["template"]), str(code["code"]), str(code.get("display") or ""), str(raw["title"]), sections
-    )
-
-
-def _find_content() -> Path:
-    folder = load_settings().profiles_dir
-    if folder is not None and folder.is_dir():
-        for child in sorted(folder.iterdir()):
-            if (child / "cda.yaml").is_file():
-                return child
-    raise PackageError(
-        f"No CDA content found: no folder of {folder or 'the profiles directory'} holds cda.yaml."
-    )
-
-
-def _load_layout(folder: Path, national: NationalContent) -> dict[str, Any]:
-    try:
-        text = (folder / "cda.yaml").read_text(encoding="utf-8")
-        rendered = jinja2.Template(text, undefined=jinja2.StrictUndefined).render(
-            root=national.cda_template_root, canonical=national.canonical, oid_root=national.oid_root
-        )
-        data = yaml.safe_load(rendered)
-    except (OSError, jinja2.TemplateError, yaml.YAMLError) as exc:
-        raise PackageError(f"{folder / 'cda.yaml'}: cannot be read as the CDA content: {exc}") from None
-    if not isinstance(data, dict):
-        raise PackageError(f"{folder / 'cda.yaml'}: expected a mapping at the top level.")
-    return data

@@ -148,7 +148,7 @@ def test_missing_content_is_a_clear_error(tmp_path: Path, cda_national: National
 
 
 def test_the_content_is_found_under_profiles(cda_national: NationalContent) -> None:
-    from testbed.cda._content import find_content_folder
+    from testbed.cdacontent import find_content_folder
 
     assert find_content_folder(CONTENT.parent) == CONTENT
     with pytest.raises(PackageError, match="No CDA content"):

@@ -1,9 +1,10 @@
-"""The CDA content folder (``profiles/<folder>/cda.yaml``, ``schematron/``) rendered with the national names.
+"""The CDA content (``profiles/<folder>/cda.yaml``, ``schematron/``) rendered with the national names.
 
 ``cda.yaml`` and the schematron files are Jinja2 templates: template OIDs, identifier roots and value set
 URLs are written from :class:`~testbed.national.NationalContent` (``root`` = the CDA template root,
 ``canonical``, ``oid_root``, ``realm``, ``ids`` = NamingSystem OIDs by engine key, ``oid`` = code system
-OIDs by name), so the engine holds none of them. See ``profiles/ma.smr.cda/README.md``.
+OIDs by name), so the engine holds none of them. See ``profiles/ma.smr.cda/README.md``. It sits below
+both the CDA validator and the synthetic CDA renderer so that the two read one model of the content.
 """
 
 from __future__ import annotations
