@@ -255,9 +255,10 @@ class ScenarioRuntime:
             body = subject.request_json() if direction == "request" else subject.reply_json()
             if not isinstance(body, dict):
                 raise StepFailure(f"cannot save {name}: the {direction} body is not a FHIR resource")
-            found = self.evaluate_fhirpath(spec["fhirpath"], body)
+            expression = render(spec["fhirpath"], self.context(), where=where)
+            found = self.evaluate_fhirpath(expression, body)
             if not found:
-                raise StepFailure(f"cannot save {name}: {spec['fhirpath']} gives nothing in the {direction}")
+                raise StepFailure(f"cannot save {name}: {expression} gives nothing in the {direction}")
             self.saved[name] = found[0] if len(found) == 1 else found
 
     def _reproduce(self, bucket: list[Exchange]) -> list[str]:

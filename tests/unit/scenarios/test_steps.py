@@ -88,6 +88,28 @@ def test_fhir_requests_are_relative_to_the_base_and_values_are_saved(make_servic
     assert [s.exchanges for s in result.steps] and all(len(s.exchanges) == 1 for s in result.steps)
 
 
+def test_a_saved_fhirpath_expression_is_templated(make_services: Any, run: Run) -> None:
+    scenario = """
+        id: steps-save-template
+        title: save with a templated expression
+        actor: SMR
+        level: 1
+        requirements: [MA-PAT-034]
+        steps:
+          - fhir: {method: GET, path: "Patient/new1"}
+            save:
+              value_of: "{{ 'gen' ~ 'der' }}"
+          - fhir: {method: GET, path: "Patient/new1"}
+            expect:
+              - fhirpath: {expression: gender, equals: "{{ saved.value_of }}"}
+    """
+    result = run(scenario, make_services(fhir_server()))
+    assert result.result is Result.PASS, result.failure_text()
+    broken = run(scenario.replace("'der'", "'derX'"), make_services(fhir_server()))
+    assert broken.result is Result.FAIL
+    assert "genderX gives nothing" in broken.failure_text()
+
+
 def test_a_failure_stops_the_scenario_and_gives_reproduction_lines(
     make_services: Any, run: Run, tmp_path: Path
 ) -> None:
