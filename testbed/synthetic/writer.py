@@ -32,6 +32,7 @@ from typing import Any
 
 from testbed.core.errors import UsageError
 from testbed.synthetic._content import load_content
+from testbed.synthetic._files import FileQueue
 from testbed.synthetic._writer_io import FhirSink, MutationLog, prepare_out_dir
 from testbed.synthetic.fhir import FhirRenderer
 from testbed.synthetic.model import PopulationModel
@@ -114,13 +115,13 @@ def write_population(
     counts = dict.fromkeys(_count_keys(wanted, ndjson), 0)
     seed_text = str(seed)
     previous: PatientRecord | None = None
-    with FhirSink(out, ndjson) as sink:
+    with FileQueue(out) as files, FhirSink(out, ndjson) as sink:
         for record in iter_population(seed, count, options=options):
             # The journey yields a duplicate identity right after the patient it duplicates.
             survivor = previous if previous is not None and previous.id == record.duplicate_of else None
-            documents = _write_cda(out, cda, record, seed_text, invalid_rate, log, counts)
+            documents = _write_cda(files, cda, record, seed_text, invalid_rate, log, counts)
             if hl7 is not None:
-                _write_hl7v2(out, hl7, record, survivor, seed_text, invalid_rate, log, counts)
+                _write_hl7v2(files, hl7, record, survivor, seed_text, invalid_rate, log, counts)
             if fhir is not None:
                 rng = _draw(seed_text, record.id, "fhir", invalid_rate)
                 merged_into = survivor.id if survivor is not None else None
@@ -155,7 +156,7 @@ def write_population(
 
 
 def _write_cda(
-    out: Path,
+    files: FileQueue,
     cda: Any,
     record: PatientRecord,
     seed: str,
@@ -175,19 +176,19 @@ def _write_cda(
             name, n = f"{record.id}-{doc.type}-{n}", n + 1
         used.add(name)
         rel = f"cda/{name}.xml"
-        mutated = _mutate("cda", data.decode("utf-8"), seed, record.id, f"cda/{doc.id}", rate)
+        mutated = _mutate("cda", data, seed, record.id, f"cda/{doc.id}", rate)
         if mutated is not None:
             mutation, result = mutated
             artefact = result.artefact
             data = artefact.encode("utf-8") if isinstance(artefact, str) else bytes(artefact)
             log.add({"file": rel, "location": result.location}, mutation, result.detail)
-        (out / rel).write_bytes(data)
+        files.put(rel, data)
         counts["cda_documents"] += 1
     return clean
 
 
 def _write_hl7v2(
-    out: Path,
+    files: FileQueue,
     hl7: Any,
     record: PatientRecord,
     survivor: PatientRecord | None,
@@ -211,7 +212,7 @@ def _write_hl7v2(
         counts["hl7v2_messages"] += 1
     if texts:
         # Segments end with CR (ER7); a newline between messages keeps the file readable in an editor.
-        (out / rel).write_text("\n".join(texts) + "\n", encoding="utf-8", newline="")
+        files.put(rel, ("\n".join(texts) + "\n").encode("utf-8"))
         counts["hl7v2_files"] += 1
 
 
@@ -228,10 +229,15 @@ def _draw(seed: str, record_id: str, name: str, rate: float) -> random.Random | 
 
 
 def _mutate(standard: str, artefact: Any, seed: str, record_id: str, name: str, rate: float) -> Any:
-    """``(mutation, result)`` for this artefact with probability ``rate``, else None (reproducible)."""
+    """``(mutation, result)`` for this artefact with probability ``rate``, else None (reproducible).
+
+    Bytes are decoded (UTF-8) only when the artefact is to be mutated.
+    """
     rng = _draw(seed, record_id, name, rate)
     if rng is None:
         return None
+    if isinstance(artefact, bytes):
+        artefact = artefact.decode("utf-8")
     try:
         return choose(standard, artefact, rng)
     except NotApplicable:
